@@ -1,0 +1,50 @@
+# oassl: every target calls the binary; stages decide themselves whether they are up to date.
+# CONFIG=other.toml make <target> uses another config.
+
+CONFIG ?= pipeline.toml
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export LIBTORCH_USE_PYTORCH := 1
+# The oassl binary carries an rpath to libtorch; test binaries of the library crates do not, so point them at it.
+TORCH_LIB := $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/torch/lib))
+export LD_LIBRARY_PATH := $(TORCH_LIB)$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH))
+CARGO ?= cargo
+OASSL := target/release/oassl
+RUN := $(OASSL) --config $(CONFIG)
+
+.PHONY: setup build build-gpu data demo test lint fmt bench clean-data
+
+## setup: apt packages, .venv with torch 2.11.0 (libtorch), MiniLM weights (idempotent)
+setup:
+	@./tools/setup.sh
+
+## build: release binary with every feature
+build: setup
+	$(CARGO) build --release
+
+## build-gpu: release binary without FFmpeg, for GPU hosts that have only libtorch
+build-gpu: setup
+	$(CARGO) build --release --no-default-features
+
+## data: generate AVS-Synth (videos, manifest, ground truth)
+data: build
+	$(RUN) synth
+
+## demo: setup + data + every stage, end to end, on the default config
+demo: data
+	@echo "demo: AVS-Synth is in $$(dirname $(CONFIG))/data/dataset"
+
+## test: setup + the full test suite
+test: setup
+	$(CARGO) test --workspace
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean-data:
+	rm -rf data/dataset data/extract data/captions data/embed data/train data/eval

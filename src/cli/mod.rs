@@ -1,0 +1,58 @@
+//! Argument parsing and dispatch to the stage crates.
+
+mod info;
+mod score_maps;
+mod stub;
+mod synth;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use oassl_pipeline::config::{LoadedConfig, PipelineConfig};
+use oassl_pipeline::Layout;
+
+/// Object-aware sound source localisation (OA-SSL): captions -> embed -> train/eval, through files on disk.
+#[derive(Debug, Parser)]
+#[command(name = "oassl", version, about)]
+pub struct Cli {
+    /// Pipeline config file.
+    #[arg(long, global = true, env = "CONFIG", default_value = "pipeline.toml")]
+    pub config: PathBuf,
+    /// More logging (same as RUST_LOG=debug).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate the AVS-Synth dataset (videos or extracted frames + audio, manifest, ground truth).
+    Synth(synth::SynthArgs),
+    /// Run the local OpenAI-compatible MLLM stand-in.
+    MllmStub(stub::StubArgs),
+    /// Score heatmaps of any method against annotations under a named evaluation protocol.
+    ScoreMaps(score_maps::ScoreMapsArgs),
+    /// Show versions, the libtorch in use and whether CUDA is available.
+    Info,
+}
+
+/// Loads the config and the data layout it names.
+pub(crate) fn load(path: &std::path::Path) -> Result<(LoadedConfig, Layout)> {
+    let loaded = PipelineConfig::load(path)?;
+    let layout = Layout::new(loaded.data_root());
+    Ok((loaded, layout))
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Synth(args) => synth::run(&cli.config, args),
+        Command::MllmStub(args) => stub::run(&cli.config, args),
+        Command::ScoreMaps(args) => score_maps::run(args),
+        Command::Info => info::run(),
+    }
+}

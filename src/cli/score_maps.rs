@@ -1,0 +1,78 @@
+//! `oassl score-maps`: score heatmaps from any method against an annotation file under a named protocol.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+
+use oassl_eval::{AnnotationFormat, MissingMaps, Protocol, ScoreOptions};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Vggss,
+    MusicSolo,
+    MusicDuet,
+    Dsol,
+    Flickr,
+    VggsoundDuet,
+    Synth,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreMapsArgs {
+    /// safetensors file: one tensor per sample id, f32 or f64, [H,W] or [K,H,W].
+    #[arg(long)]
+    pub maps: PathBuf,
+    /// Annotation file (a folder of XML files for `flickr`).
+    #[arg(long)]
+    pub annotations: PathBuf,
+    #[arg(long, value_enum)]
+    pub format: FormatArg,
+    /// vggss.json with the boxes, for `vggsound-duet` pair lists.
+    #[arg(long)]
+    pub boxes: Option<PathBuf>,
+    /// lvs | ezvsl | slavc | noprior | tvsl | oassl
+    #[arg(long, default_value = "oassl")]
+    pub protocol: String,
+    /// Score annotated samples without maps as failures instead of refusing.
+    #[arg(long)]
+    pub missing_as_failure: bool,
+    /// Where to write the JSON report.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(args: ScoreMapsArgs) -> Result<ExitCode> {
+    let Some(protocol) = Protocol::by_name(&args.protocol) else {
+        bail!(
+            "unknown protocol {:?} (lvs, ezvsl, slavc, noprior, tvsl, oassl)",
+            args.protocol
+        );
+    };
+    let format = match args.format {
+        FormatArg::Vggss => AnnotationFormat::VggSs,
+        FormatArg::MusicSolo | FormatArg::MusicDuet => AnnotationFormat::Music,
+        FormatArg::Dsol => AnnotationFormat::Dsol,
+        FormatArg::Flickr => AnnotationFormat::FlickrXml,
+        FormatArg::Synth => AnnotationFormat::AvsSynth,
+        FormatArg::VggsoundDuet => AnnotationFormat::VggSoundPairs {
+            boxes: args
+                .boxes
+                .clone()
+                .context("--format vggsound-duet needs --boxes vggss.json")?,
+        },
+    };
+    let opts = ScoreOptions {
+        missing: if args.missing_as_failure {
+            MissingMaps::ScoreAsFailure
+        } else {
+            MissingMaps::Error
+        },
+    };
+    let report = oassl_eval::score_maps(&args.maps, &args.annotations, format, protocol, opts)?;
+    oassl_pipeline::atomic::write_json(&args.out, &report)?;
+    print!("{}", oassl_eval::markdown_table(&report));
+    println!("report: {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}

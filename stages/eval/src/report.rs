@@ -1,0 +1,142 @@
+//! The score report: per-sample values, aggregates as the evaluator logs them, and a Markdown row.
+
+use crate::metrics::auc::{auc21, success_rate, Comparison};
+use crate::protocol::Protocol;
+use crate::scoring::SampleScore;
+use crate::summation::numpy_mean;
+use serde::{Deserialize, Serialize};
+
+/// `cIoU@t`: the fraction of entries whose cIoU passes `t`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuccessRate {
+    pub threshold: f64,
+    pub comparison: Comparison,
+    pub value: f64,
+}
+
+/// Aggregates over all entries of the counted samples (NaN-free unless a cIoU was 0/0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Aggregates {
+    /// Annotated samples.
+    pub samples: usize,
+    /// Samples contributing entries (NoPrior skips `K = 0`).
+    pub counted_samples: usize,
+    /// Samples scored as failures because their map was missing.
+    pub missing_maps: usize,
+    /// cIoU entries (one per source / slot / sample).
+    pub entries: usize,
+    pub success: Vec<SuccessRate>,
+    /// 21-point AUC of the success curve.
+    pub auc: f64,
+    /// Mean cIoU (EZ-VSL "Avg-cIoU"; T-VSL's printed "CIoU@0.3").
+    pub mean_ciou: f64,
+    /// Mean entry AP: AP for single-source protocols, CAP for greedy ones.
+    pub mean_ap: Option<f64>,
+    /// NoPrior PIAP (mean over scored samples).
+    pub piap: Option<f64>,
+    /// NoPrior `true`: fraction of samples with `K` equal to the slot count.
+    pub count_accuracy: Option<f64>,
+    /// AP entries T-VSL drops silently (non-binary GT).
+    pub ap_dropped: usize,
+}
+
+/// Output of `score_maps`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreReport {
+    pub protocol: Protocol,
+    pub annotation_format: String,
+    /// Map ids without an annotation (ignored).
+    pub unannotated_maps: Vec<String>,
+    pub samples: Vec<SampleScore>,
+    pub aggregates: Aggregates,
+}
+
+/// Aggregates as NoPrior's `on_test_epoch_end` / EZ-VSL `finalize_*` compute them.
+pub fn aggregate(samples: &[SampleScore], p: &Protocol) -> Aggregates {
+    let counted: Vec<&SampleScore> = samples.iter().filter(|s| s.counted).collect();
+    let cious: Vec<f64> = counted
+        .iter()
+        .flat_map(|s| s.entries.iter().map(|e| e.ciou))
+        .collect();
+    let aps: Vec<f64> = counted
+        .iter()
+        .flat_map(|s| s.entries.iter().filter_map(|e| e.ap))
+        .collect();
+    let piaps: Vec<f64> = samples.iter().filter_map(|s| s.piap).collect();
+    let counts: Vec<f64> = samples
+        .iter()
+        .filter_map(|s| s.count_correct.map(|c| if c { 1.0 } else { 0.0 }))
+        .collect();
+    Aggregates {
+        samples: samples.len(),
+        counted_samples: counted.len(),
+        missing_maps: samples.iter().filter(|s| s.missing_map).count(),
+        entries: cious.len(),
+        success: p
+            .success_thresholds
+            .iter()
+            .map(|&t| SuccessRate {
+                threshold: t,
+                comparison: p.comparison,
+                value: success_rate(&cious, t, p.comparison),
+            })
+            .collect(),
+        auc: auc21(&cious),
+        mean_ciou: numpy_mean(&cious),
+        mean_ap: p.pixel_ap.map(|_| numpy_mean(&aps)),
+        piap: p.piap.then(|| numpy_mean(&piaps)),
+        count_accuracy: (!counts.is_empty()).then(|| numpy_mean(&counts)),
+        ap_dropped: samples.iter().map(|s| s.ap_dropped).sum(),
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{:.2}", 100.0 * x),
+        Some(_) => "NaN".into(),
+        None => "–".into(),
+    }
+}
+
+/// A Markdown table (header + one row) of the aggregates, in percent.
+pub fn markdown_table(report: &ScoreReport) -> String {
+    let a = &report.aggregates;
+    let mut head = vec![
+        "protocol".to_string(),
+        "annotations".into(),
+        "samples".into(),
+        "entries".into(),
+    ];
+    let mut row = vec![
+        report.protocol.name.clone(),
+        report.annotation_format.clone(),
+        a.samples.to_string(),
+        a.entries.to_string(),
+    ];
+    for s in &a.success {
+        let op = match s.comparison {
+            Comparison::Ge => "",
+            Comparison::Gt => ">",
+        };
+        head.push(format!("cIoU@{op}{}", s.threshold));
+        row.push(pct(Some(s.value)));
+    }
+    let cols = [
+        ("AUC", Some(a.auc)),
+        ("mean cIoU", Some(a.mean_ciou)),
+        ("AP", a.mean_ap),
+        ("PIAP", a.piap),
+        ("count acc.", a.count_accuracy),
+    ];
+    for (name, v) in cols {
+        head.push(name.into());
+        row.push(pct(v));
+    }
+    let sep: Vec<String> = head.iter().map(|_| "---".to_string()).collect();
+    format!(
+        "| {} |\n|{}|\n| {} |\n",
+        head.join(" | "),
+        sep.join("|"),
+        row.join(" | ")
+    )
+}

@@ -1,0 +1,191 @@
+//! `pipeline.toml`: one section per stage, parsed into typed structs and validated.
+//!
+//! Unknown keys are refused (`deny_unknown_fields` on every section) and every bad value is reported with its
+//! `[section] key` and the file, so a typo never silently falls back to a default.
+
+mod stub;
+mod synth;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+pub use stub::StubConfig;
+pub use synth::SynthConfig;
+
+/// The whole `pipeline.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    pub data: DataConfig,
+    pub synth: SynthConfig,
+    pub stub: StubConfig,
+}
+
+/// `[data]`: where the pipeline's files live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Data folder, relative to the config file's folder unless absolute.
+    pub root: PathBuf,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            root: PathBuf::from("data"),
+        }
+    }
+}
+
+/// A bad value in the config: the key and why.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("[{section}] {key}: {reason}")]
+pub struct InvalidValue {
+    pub section: &'static str,
+    pub key: &'static str,
+    pub reason: String,
+}
+
+/// Checks one condition of a section; used by each section's `validate`.
+pub(crate) fn ensure(
+    ok: bool,
+    section: &'static str,
+    key: &'static str,
+    reason: impl FnOnce() -> String,
+) -> Result<(), InvalidValue> {
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidValue {
+            section,
+            key,
+            reason: reason(),
+        })
+    }
+}
+
+/// A loaded config and the file it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub path: PathBuf,
+    pub config: PipelineConfig,
+}
+
+impl LoadedConfig {
+    /// The data folder, resolved against the config file's folder.
+    pub fn data_root(&self) -> PathBuf {
+        if self.config.data.root.is_absolute() {
+            return self.config.data.root.clone();
+        }
+        let base = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        base.join(&self.config.data.root)
+    }
+}
+
+impl PipelineConfig {
+    /// Parses TOML text; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self> {
+        let config: PipelineConfig = toml::from_str(text).map_err(|e| {
+            anyhow::anyhow!("{}: {}", origin.display(), e.message().trim()).context(
+                match e.span() {
+                    Some(span) => format!(
+                        "invalid config {} (at line {})",
+                        origin.display(),
+                        line_of(text, span.start)
+                    ),
+                    None => format!("invalid config {}", origin.display()),
+                },
+            )
+        })?;
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", origin.display()))?;
+        Ok(config)
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<LoadedConfig> {
+        if !path.exists() {
+            bail!(
+                "config file {} not found (the repository's pipeline.toml is the default; set CONFIG=FILE to use another)",
+                path.display()
+            );
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let config = Self::parse(&text, path)?;
+        Ok(LoadedConfig {
+            path: path.to_path_buf(),
+            config,
+        })
+    }
+
+    /// Checks every section's values.
+    pub fn validate(&self) -> Result<(), InvalidValue> {
+        ensure(
+            !self.data.root.as_os_str().is_empty(),
+            "data",
+            "root",
+            || "must not be empty".into(),
+        )?;
+        self.synth.validate()?;
+        self.stub.validate()?;
+        Ok(())
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let cfg = PipelineConfig::parse("", Path::new("p.toml")).unwrap();
+        assert_eq!(cfg, PipelineConfig::default());
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let err = PipelineConfig::parse("[synth]\nsed = 3\n", Path::new("my.toml")).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("my.toml") && msg.contains("sed") && msg.contains("line 2"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unknown_section_is_refused() {
+        let err = PipelineConfig::parse("[trian]\n", Path::new("p.toml")).unwrap_err();
+        assert!(format!("{err:#}").contains("trian"));
+    }
+
+    #[test]
+    fn bad_value_names_section_key_and_file() {
+        let err = PipelineConfig::parse("[synth]\nwidth = 8\n", Path::new("p.toml")).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("p.toml") && msg.contains("[synth] width"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn data_root_is_relative_to_config_folder() {
+        let loaded = LoadedConfig {
+            path: PathBuf::from("/etc/oassl/p.toml"),
+            config: PipelineConfig::default(),
+        };
+        assert_eq!(loaded.data_root(), PathBuf::from("/etc/oassl/data"));
+    }
+}

@@ -1,0 +1,18 @@
+//! Shared pieces of the oassl stages.
+//!
+//! Every stage reads and writes files only; this crate says where they are ([`layout`]), what a sample id may
+//! look like ([`sample_id`]), how the manifest table is shaped ([`manifest`]), how `pipeline.toml` is parsed and
+//! validated ([`config`]), how files are written without ever leaving half a file behind ([`atomic`]), and how a
+//! stage decides whether it is up to date ([`fingerprint`], [`stage_lock`]).
+
+pub mod atomic;
+pub mod config;
+pub mod fingerprint;
+pub mod layout;
+pub mod manifest;
+pub mod sample_id;
+pub mod stage_lock;
+
+pub use config::PipelineConfig;
+pub use layout::Layout;
+pub use sample_id::SampleId;

@@ -1,0 +1,171 @@
+//! The manifest: the table of clips every stage starts from.
+//!
+//! `manifest.csv` has a header and the columns
+//!
+//! | column | meaning |
+//! | --- | --- |
+//! | `id` | sample id (see [`SampleId`]): names every file derived from the clip |
+//! | `video` | path of the video file, relative to the manifest's folder or absolute; empty when the clip was written already extracted |
+//! | `labels` | the K audio class labels of the clip, separated by `|` (K = 1 single source, K = 2 duet) |
+//! | `split` | `train` or `test` (any name is kept as is) |
+//! | `timestamp` | optional: seconds into the video of the frame to use; empty = the clip centre |
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::SampleId;
+
+/// One clip of the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestRow {
+    pub id: SampleId,
+    /// Video path as written in the manifest (resolve with [`Manifest::video_path`]).
+    pub video: Option<String>,
+    /// Audio class labels, one per sounding source.
+    pub labels: Vec<String>,
+    pub split: String,
+    pub timestamp: Option<f64>,
+}
+
+/// The manifest table and the folder its relative paths are resolved against.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub base: PathBuf,
+    pub rows: Vec<ManifestRow>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CsvRow {
+    id: String,
+    video: String,
+    labels: String,
+    split: String,
+    timestamp: String,
+}
+
+impl Manifest {
+    /// Reads and validates a manifest; errors name the file, line and column.
+    pub fn read(path: &Path) -> Result<Self> {
+        let mut reader = csv::Reader::from_path(path)
+            .with_context(|| format!("opening manifest {}", path.display()))?;
+        let mut rows = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, record) in reader.deserialize::<CsvRow>().enumerate() {
+            let line = i + 2;
+            let raw = record.with_context(|| format!("{}: line {line}", path.display()))?;
+            let id = SampleId::parse(raw.id.trim())
+                .with_context(|| format!("{}: line {line}: column id", path.display()))?;
+            if !seen.insert(id.clone()) {
+                bail!("{}: line {line}: duplicate sample id {id}", path.display());
+            }
+            let labels: Vec<String> = raw
+                .labels
+                .split('|')
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect();
+            if labels.is_empty() {
+                bail!("{}: line {line}: sample {id} has no labels", path.display());
+            }
+            let timestamp = match raw.timestamp.trim() {
+                "" => None,
+                t => Some(t.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).with_context(
+                    || format!("{}: line {line}: sample {id}: timestamp {t:?} is not a non-negative number", path.display()),
+                )?),
+            };
+            let video = Some(raw.video.trim().to_string()).filter(|v| !v.is_empty());
+            rows.push(ManifestRow {
+                id,
+                video,
+                labels,
+                split: raw.split.trim().to_string(),
+                timestamp,
+            });
+        }
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(Self { base, rows })
+    }
+
+    /// Writes the manifest atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        crate::atomic::write_with(path, |w| {
+            let mut writer = csv::Writer::from_writer(w);
+            for row in &self.rows {
+                writer.serialize(CsvRow {
+                    id: row.id.to_string(),
+                    video: row.video.clone().unwrap_or_default(),
+                    labels: row.labels.join("|"),
+                    split: row.split.clone(),
+                    timestamp: row.timestamp.map(|t| t.to_string()).unwrap_or_default(),
+                })?;
+            }
+            writer.flush()?;
+            Ok(())
+        })
+    }
+
+    /// Absolute (or base-relative) path of a row's video, if it has one.
+    pub fn video_path(&self, row: &ManifestRow) -> Option<PathBuf> {
+        row.video.as_ref().map(|v| self.base.join(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_validation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.csv");
+        let m = Manifest {
+            base: dir.path().to_path_buf(),
+            rows: vec![ManifestRow {
+                id: SampleId::parse("a1").unwrap(),
+                video: Some("videos/a1.mp4".into()),
+                labels: vec!["red drum".into(), "blue horn".into()],
+                split: "train".into(),
+                timestamp: Some(1.5),
+            }],
+        };
+        m.write(&path).unwrap();
+        let back = Manifest::read(&path).unwrap();
+        assert_eq!(back.rows, m.rows);
+        assert_eq!(
+            back.video_path(&back.rows[0]).unwrap(),
+            dir.path().join("videos/a1.mp4")
+        );
+    }
+
+    #[test]
+    fn hostile_id_is_refused_with_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(
+            &path,
+            "id,video,labels,split,timestamp\n../x,v.mp4,drum,train,\n",
+        )
+        .unwrap();
+        let err = format!("{:#}", Manifest::read(&path).unwrap_err());
+        assert!(err.contains("line 2") && err.contains("../x"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_and_empty_labels_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(
+            &path,
+            "id,video,labels,split,timestamp\na,,x,train,\na,,y,train,\n",
+        )
+        .unwrap();
+        assert!(format!("{:#}", Manifest::read(&path).unwrap_err()).contains("duplicate"));
+        std::fs::write(&path, "id,video,labels,split,timestamp\na,,,train,\n").unwrap();
+        assert!(format!("{:#}", Manifest::read(&path).unwrap_err()).contains("no labels"));
+    }
+}

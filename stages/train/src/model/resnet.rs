@@ -1,0 +1,288 @@
+//! ResNet-18 trunk (He et al., CVPR 2016) up to `layer4`, with torchvision's `state_dict` names.
+//!
+//! Variables live at `conv1`, `bn1`, `layer{1..4}.{0,1}.{conv1,bn1,conv2,bn2}` and
+//! `layer{2..4}.0.downsample.{0,1}`, so a torchvision checkpoint re-saved as safetensors loads by name with
+//! `VarStore::load` (extra keys such as `fc.*` and `num_batches_tracked` are ignored). The trunk stops after
+//! `layer4`: a 224×224 frame gives a 512×7×7 map and a 257×276 spectrogram a 512×9×9 map (method.md §1.2).
+//!
+//! Random init follows NoPrior's audio encoder: Kaiming-normal (fan-out, ReLU) convolutions and BatchNorm
+//! weights drawn from N(1, 0.02) with zero bias.
+
+use crate::error::{Result, TrainError};
+use crate::shape::expect_dims;
+use tch::nn;
+use tch::Tensor;
+
+const STAGE_WIDTHS: [i64; 4] = [64, 128, 256, 512];
+const BLOCKS_PER_STAGE: usize = 2;
+
+/// How to build a [`ResNet18`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResNetConfig {
+    /// Input channels: 3 for RGB frames, 1 for spectrograms (the 1→64, 7×7, stride-2, padding-3 first conv of
+    /// the supplementary's audio encoder).
+    pub in_channels: i64,
+    /// A frozen trunk runs without autograd and with BatchNorm in inference mode whatever `train` says, so
+    /// neither its weights nor its running statistics change.
+    pub frozen: bool,
+}
+
+fn conv_init() -> nn::Init {
+    nn::Init::Kaiming {
+        dist: nn::init::NormalOrUniform::Normal,
+        fan: nn::init::FanInOut::FanOut,
+        non_linearity: nn::init::NonLinearity::ReLU,
+    }
+}
+
+fn conv2d(
+    p: nn::Path,
+    c_in: i64,
+    c_out: i64,
+    kernel: i64,
+    stride: i64,
+    padding: i64,
+) -> nn::Conv2D {
+    let cfg = nn::ConvConfig {
+        stride,
+        padding,
+        bias: false,
+        ws_init: conv_init(),
+        ..Default::default()
+    };
+    nn::conv2d(p, c_in, c_out, kernel, cfg)
+}
+
+fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
+    let cfg = nn::BatchNormConfig {
+        ws_init: nn::Init::Randn {
+            mean: 1.0,
+            stdev: 0.02,
+        },
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
+    nn::batch_norm2d(p, channels, cfg)
+}
+
+/// torchvision's `BasicBlock`: two 3×3 convolutions with a residual connection.
+#[derive(Debug)]
+struct BasicBlock {
+    conv1: nn::Conv2D,
+    bn1: nn::BatchNorm,
+    conv2: nn::Conv2D,
+    bn2: nn::BatchNorm,
+    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+}
+
+impl BasicBlock {
+    fn new(p: &nn::Path, c_in: i64, c_out: i64, stride: i64) -> Self {
+        let downsample = (stride != 1 || c_in != c_out).then(|| {
+            let d = p / "downsample";
+            (
+                conv2d(&d / "0", c_in, c_out, 1, stride, 0),
+                batch_norm(&d / "1", c_out),
+            )
+        });
+        Self {
+            conv1: conv2d(p / "conv1", c_in, c_out, 3, stride, 1),
+            bn1: batch_norm(p / "bn1", c_out),
+            conv2: conv2d(p / "conv2", c_out, c_out, 3, 1, 1),
+            bn2: batch_norm(p / "bn2", c_out),
+            downsample,
+        }
+    }
+
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let ys = xs
+            .apply(&self.conv1)
+            .apply_t(&self.bn1, train)
+            .relu()
+            .apply(&self.conv2)
+            .apply_t(&self.bn2, train);
+        let shortcut = match &self.downsample {
+            Some((conv, bn)) => xs.apply(conv).apply_t(bn, train),
+            None => xs.shallow_clone(),
+        };
+        (ys + shortcut).relu()
+    }
+}
+
+/// ResNet-18 without `avgpool` and `fc`: returns the `layer4` map `[B, 512, H/32, W/32]`.
+#[derive(Debug)]
+pub struct ResNet18 {
+    conv1: nn::Conv2D,
+    bn1: nn::BatchNorm,
+    stages: Vec<Vec<BasicBlock>>,
+    cfg: ResNetConfig,
+}
+
+impl ResNet18 {
+    /// Output channels of `layer4`.
+    pub const OUT_CHANNELS: i64 = 512;
+
+    /// Creates the trunk under `p` with random weights (see the module doc).
+    pub fn new(p: &nn::Path, cfg: ResNetConfig) -> Result<Self> {
+        if cfg.in_channels < 1 {
+            return Err(TrainError::Config {
+                field: "in_channels",
+                reason: format!("must be >= 1, got {}", cfg.in_channels),
+            });
+        }
+        let mut c_in = 64;
+        let stages = STAGE_WIDTHS
+            .iter()
+            .enumerate()
+            .map(|(s, &width)| {
+                let stage = p / format!("layer{}", s + 1);
+                (0..BLOCKS_PER_STAGE)
+                    .map(|b| {
+                        let stride = if s > 0 && b == 0 { 2 } else { 1 };
+                        let block = BasicBlock::new(&(&stage / b), c_in, width, stride);
+                        c_in = width;
+                        block
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Self {
+            conv1: conv2d(p / "conv1", cfg.in_channels, 64, 7, 2, 3),
+            bn1: batch_norm(p / "bn1", 64),
+            stages,
+            cfg,
+        })
+    }
+
+    /// The configuration this trunk was built with.
+    pub fn config(&self) -> ResNetConfig {
+        self.cfg
+    }
+
+    /// `xs: [B, in_channels, H, W]` → `[B, 512, ⌈H/32⌉, ⌈W/32⌉]`. `train` selects batch statistics in
+    /// BatchNorm (ignored when frozen).
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        expect_dims(
+            "ResNet18::forward_t",
+            "xs",
+            xs,
+            &[None, Some(self.cfg.in_channels), None, None],
+        )?;
+        if self.cfg.frozen {
+            Ok(tch::no_grad(|| self.trunk(xs, false)))
+        } else {
+            Ok(self.trunk(xs, train))
+        }
+    }
+
+    fn trunk(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut ys = xs
+            .apply(&self.conv1)
+            .apply_t(&self.bn1, train)
+            .relu()
+            .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        for block in self.stages.iter().flatten() {
+            ys = block.forward_t(&ys, train);
+        }
+        ys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn variable_names_follow_torchvision() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _net = ResNet18::new(
+            &vs.root(),
+            ResNetConfig {
+                in_channels: 3,
+                frozen: false,
+            },
+        )
+        .unwrap();
+        let vars = vs.variables();
+        for name in [
+            "conv1.weight",
+            "bn1.weight",
+            "bn1.bias",
+            "bn1.running_mean",
+            "bn1.running_var",
+            "layer1.0.conv1.weight",
+            "layer1.1.bn2.running_var",
+            "layer2.0.downsample.0.weight",
+            "layer2.0.downsample.1.weight",
+            "layer4.1.conv2.weight",
+        ] {
+            assert!(vars.contains_key(name), "missing {name}");
+        }
+        assert!(!vars.contains_key("layer1.0.downsample.0.weight"));
+        assert_eq!(vars["conv1.weight"].size(), [64, 3, 7, 7]);
+        assert_eq!(
+            vars["layer4.0.downsample.0.weight"].size(),
+            [512, 256, 1, 1]
+        );
+        // 11,176,512 trainable parameters = torchvision resnet18 (11,689,512) minus fc (513,000).
+        let n: i64 = vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum();
+        assert_eq!(n, 11_176_512);
+    }
+
+    #[test]
+    fn one_channel_trunk_has_a_1_to_64_first_conv() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _net = ResNet18::new(
+            &vs.root(),
+            ResNetConfig {
+                in_channels: 1,
+                frozen: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(vs.variables()["conv1.weight"].size(), [64, 1, 7, 7]);
+    }
+
+    #[test]
+    fn output_is_input_over_32() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = ResNetConfig {
+            in_channels: 3,
+            frozen: false,
+        };
+        let net = ResNet18::new(&vs.root(), cfg).unwrap();
+        let ys = net
+            .forward_t(
+                &Tensor::zeros([2, 3, 64, 64], (Kind::Float, Device::Cpu)),
+                false,
+            )
+            .unwrap();
+        assert_eq!(ys.size(), [2, 512, 2, 2]);
+        let err = net
+            .forward_t(
+                &Tensor::zeros([2, 1, 64, 64], (Kind::Float, Device::Cpu)),
+                false,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("`xs`"), "{err}");
+    }
+
+    #[test]
+    fn frozen_trunk_produces_no_gradient_and_keeps_running_stats() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = ResNetConfig {
+            in_channels: 1,
+            frozen: true,
+        };
+        let net = ResNet18::new(&vs.root(), cfg).unwrap();
+        let xs = Tensor::randn([2, 1, 32, 32], (Kind::Float, Device::Cpu));
+        let ys = net.forward_t(&xs, true).unwrap();
+        assert!(!ys.requires_grad());
+        let running_mean = vs.variables()["bn1.running_mean"].abs().sum(Kind::Float);
+        assert_eq!(f64::try_from(running_mean).unwrap(), 0.0);
+    }
+}

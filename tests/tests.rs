@@ -1,0 +1,6 @@
+//! Integration tests: the built `oassl` binary against real files, processes and HTTP.
+
+mod common;
+mod score_maps_cli;
+mod stub_http;
+mod synth_cli;
