@@ -57,8 +57,8 @@ fn perfect_maps_score_one_and_inverted_maps_zero() {
     let gt: Vec<Value> = serde_json::from_slice(&std::fs::read(&gt_path).unwrap()).unwrap();
     let maps = ws.path().join("maps.safetensors");
     let out = ws.path().join("report.json");
-    let score = |maps: &std::path::Path| {
-        let o = ws.oassl(&[
+    let run = |maps: &std::path::Path| {
+        ws.oassl(&[
             "score-maps",
             "--maps",
             maps.to_str().unwrap(),
@@ -70,8 +70,10 @@ fn perfect_maps_score_one_and_inverted_maps_zero() {
             "oassl",
             "--out",
             out.to_str().unwrap(),
-        ]);
-        assert_ok(&o);
+        ])
+    };
+    let score = |maps: &std::path::Path| {
+        assert_ok(&run(maps));
         serde_json::from_slice::<Value>(&std::fs::read(&out).unwrap()).unwrap()
     };
     write_maps(&gt, &maps, false);
@@ -96,17 +98,7 @@ fn perfect_maps_score_one_and_inverted_maps_zero() {
     )
     .unwrap();
     write_maps(&other, &maps, false);
-    let o = ws.oassl(&[
-        "score-maps",
-        "--maps",
-        maps.to_str().unwrap(),
-        "--annotations",
-        gt_path.to_str().unwrap(),
-        "--format",
-        "synth",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run(&maps);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("synth-train-duet-00000"),

@@ -84,15 +84,7 @@ impl BertConfig {
             ("max_position_embeddings", self.max_position_embeddings),
             ("type_vocab_size", self.type_vocab_size),
         ];
-        if let Some((key, value)) = dims.iter().find(|(_, v)| *v <= 0) {
-            return Err(format!("{key} must be positive, got {value}"));
-        }
-        if self.hidden_size % self.num_attention_heads != 0 {
-            return Err(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ));
-        }
+        hf_config::check_dims(&dims, self.hidden_size, self.num_attention_heads)?;
         if self.position_embedding_type != "absolute" {
             return Err(format!(
                 "position_embedding_type {:?} is not supported (only \"absolute\")",

@@ -104,15 +104,7 @@ impl ClipTextConfig {
             ("num_attention_heads", self.num_attention_heads),
             ("max_position_embeddings", self.max_position_embeddings),
         ];
-        if let Some((key, value)) = dims.iter().find(|(_, v)| *v <= 0) {
-            return Err(format!("{key} must be positive, got {value}"));
-        }
-        if self.hidden_size % self.num_attention_heads != 0 {
-            return Err(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ));
-        }
+        hf_config::check_dims(&dims, self.hidden_size, self.num_attention_heads)?;
         Activation::from_hf(&self.hidden_act)
             .ok_or_else(|| format!("hidden_act {:?} is not supported", self.hidden_act))
     }

@@ -48,3 +48,21 @@ pub(crate) fn expect_model_type<'a>(
             expected,
         })
 }
+
+/// Checks the sizes every transformer config needs: each dimension positive and the hidden size divisible by the
+/// number of attention heads. Returns the message for `EmbedError::InvalidConfig`.
+pub(crate) fn check_dims(
+    dims: &[(&str, i64)],
+    hidden_size: i64,
+    num_attention_heads: i64,
+) -> std::result::Result<(), String> {
+    if let Some((key, value)) = dims.iter().find(|(_, v)| *v <= 0) {
+        return Err(format!("{key} must be positive, got {value}"));
+    }
+    if hidden_size % num_attention_heads != 0 {
+        return Err(format!(
+            "hidden_size {hidden_size} is not a multiple of num_attention_heads {num_attention_heads}"
+        ));
+    }
+    Ok(())
+}
