@@ -12,6 +12,7 @@ pub mod layout;
 pub mod manifest;
 pub mod sample_id;
 pub mod stage_lock;
+pub mod tables;
 
 pub use config::PipelineConfig;
 pub use layout::Layout;

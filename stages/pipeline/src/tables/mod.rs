@@ -1,0 +1,90 @@
+//! Parquet tables that stages hand each other, and the plumbing to read and write them atomically.
+//!
+//! One Parquet stack (polars) serves the whole project.
+
+pub mod sample_text;
+
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use polars::prelude::*;
+
+pub use sample_text::{read_sample_texts, write_sample_texts, SampleText};
+
+/// Writes a data frame to `path` atomically (temp file + rename).
+pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+    crate::atomic::write_with(path, |w| {
+        ParquetWriter::new(w)
+            .finish(df)
+            .map(|_| ())
+            .map_err(anyhow::Error::from)
+    })
+}
+
+/// Reads a whole Parquet file.
+pub fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("reading Parquet file {}", path.display()))
+}
+
+/// A column of `df` as strings; the error names the file and the column.
+pub fn str_column<'a>(df: &'a DataFrame, name: &str, path: &Path) -> Result<&'a StringChunked> {
+    df.column(name)
+        .and_then(|c| c.str())
+        .map_err(anyhow::Error::from)
+        .with_context(|| {
+            format!(
+                "{}: column `{name}` (text) is missing or has another type",
+                path.display()
+            )
+        })
+}
+
+/// A column of `df` as lists; the error names the file and the column.
+pub fn list_column<'a>(df: &'a DataFrame, name: &str, path: &Path) -> Result<&'a ListChunked> {
+    df.column(name)
+        .and_then(|c| c.list())
+        .map_err(anyhow::Error::from)
+        .with_context(|| {
+            format!(
+                "{}: column `{name}` (list) is missing or has another type",
+                path.display()
+            )
+        })
+}
+
+/// The strings of a list-of-strings cell.
+pub fn strings_of(cell: Option<Series>) -> Result<Vec<String>> {
+    match cell {
+        None => Ok(Vec::new()),
+        Some(s) => Ok(s
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect()),
+    }
+}
+
+/// The floats of a list-of-f32 cell.
+pub fn floats_of(cell: Option<Series>) -> Result<Vec<f32>> {
+    match cell {
+        None => Ok(Vec::new()),
+        Some(s) => Ok(s.f32()?.iter().map(|v| v.unwrap_or(f32::NAN)).collect()),
+    }
+}
+
+/// A list-of-strings column.
+pub fn list_of_strings(name: &str, rows: impl Iterator<Item = Vec<String>>) -> Column {
+    let series: Vec<Series> = rows.map(|r| Series::new(PlSmallStr::EMPTY, r)).collect();
+    Series::new(name.into(), series).into_column()
+}
+
+/// A list-of-f32 column.
+pub fn list_of_floats(name: &str, rows: impl Iterator<Item = Vec<f32>>) -> Column {
+    let series: Vec<Series> = rows.map(|r| Series::new(PlSmallStr::EMPTY, r)).collect();
+    Series::new(name.into(), series).into_column()
+}
