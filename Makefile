@@ -6,13 +6,14 @@ VENV := $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 # The oassl binary carries an rpath to libtorch; test binaries of the library crates do not, so point them at it.
+# Evaluated when make reads this file: targets that need it after `setup` created the venv run in a sub-make.
 TORCH_LIB := $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/torch/lib))
 export LD_LIBRARY_PATH := $(TORCH_LIB)$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH))
 CARGO ?= cargo
 OASSL := target/release/oassl
 RUN := $(OASSL) --config $(CONFIG)
 
-.PHONY: setup build build-gpu data demo test lint fmt bench clean-data
+.PHONY: setup build build-gpu data demo test test-suite lint fmt bench clean-data
 
 ## setup: apt packages, .venv with torch 2.11.0 (libtorch), MiniLM weights (idempotent)
 setup:
@@ -36,6 +37,11 @@ demo: data
 
 ## test: setup + the full test suite
 test: setup
+	@$(MAKE) --no-print-directory test-suite
+
+# Separate so LD_LIBRARY_PATH is computed after setup has created .venv (a clean clone has none).
+test-suite:
+	@test -n "$(TORCH_LIB)" || { echo "test: no libtorch under $(VENV); run make setup" >&2; exit 1; }
 	$(CARGO) test --workspace
 
 ## lint: formatting and clippy, warnings are errors

@@ -1,6 +1,7 @@
 //! Integration tests: the built `oassl` binary against real files, processes and HTTP.
 
 mod common;
+mod embed_cli;
 mod score_maps_cli;
 mod stub_http;
 mod synth_cli;

@@ -1,5 +1,6 @@
 //! Argument parsing and dispatch to the stage crates.
 
+mod embed;
 mod info;
 mod score_maps;
 mod stub;
@@ -34,6 +35,8 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Run the local OpenAI-compatible MLLM stand-in.
     MllmStub(stub::StubArgs),
+    /// Stage two: embed the captions with the configured text encoder.
+    Embed(embed::EmbedArgs),
     /// Score heatmaps of any method against annotations under a named evaluation protocol.
     ScoreMaps(score_maps::ScoreMapsArgs),
     /// Show versions, the libtorch in use and whether CUDA is available.
@@ -52,6 +55,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Synth(args) => synth::run(&cli.config, args),
         Command::MllmStub(args) => stub::run(&cli.config, args),
+        Command::Embed(args) => embed::run(&cli.config, args),
         Command::ScoreMaps(args) => score_maps::run(args),
         Command::Info => info::run(),
     }

@@ -34,6 +34,7 @@ pub mod fingerprint;
 mod hf_config;
 mod layers;
 pub mod pooling;
+pub mod stage;
 pub mod tokenize;
 
 pub use bert::{Bert, BertConfig};

@@ -3,6 +3,7 @@
 //! Unknown keys are refused (`deny_unknown_fields` on every section) and every bad value is reported with its
 //! `[section] key` and the file, so a typo never silently falls back to a default.
 
+mod embed;
 mod stub;
 mod synth;
 
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub use embed::EmbedConfig;
 pub use stub::StubConfig;
 pub use synth::SynthConfig;
 
@@ -21,6 +23,7 @@ pub struct PipelineConfig {
     pub data: DataConfig,
     pub synth: SynthConfig,
     pub stub: StubConfig,
+    pub embed: EmbedConfig,
 }
 
 /// `[data]`: where the pipeline's files live.
@@ -74,6 +77,19 @@ pub struct LoadedConfig {
 }
 
 impl LoadedConfig {
+    /// A path from the config, resolved against the config file's folder unless absolute.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            return path.to_path_buf();
+        }
+        let base = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        base.join(path)
+    }
+
     /// The data folder, resolved against the config file's folder.
     pub fn data_root(&self) -> PathBuf {
         if self.config.data.root.is_absolute() {
@@ -136,6 +152,7 @@ impl PipelineConfig {
         )?;
         self.synth.validate()?;
         self.stub.validate()?;
+        self.embed.validate()?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! One Parquet stack (polars) serves the whole project.
 
+pub mod captions;
 pub mod sample_text;
 
 use std::fs::File;
@@ -10,6 +11,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use polars::prelude::*;
 
+pub use captions::{read_captions, CaptionRow};
 pub use sample_text::{read_sample_texts, write_sample_texts, SampleText};
 
 /// Writes a data frame to `path` atomically (temp file + rename).

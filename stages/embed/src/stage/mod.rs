@@ -1,0 +1,228 @@
+//! Stage two, `oassl embed`: embeds every distinct caption text once and hands stage three its text vectors.
+//!
+//! Reads `captions/captions.parquet` (the `ok` rows); writes
+//! - `embed/embeddings.parquet`: `text_hash`, `text`, `embedding` (array[f32, D]) for every caption text in use;
+//! - `embed/sample_text.parquet`: per sample its K foreground vectors and background vector (the join stage three
+//!   reads; schema in `oassl_pipeline::tables::sample_text`);
+//! - `embed/stage.lock.json`, last.
+//!
+//! Texts already embedded by the same encoder (same fingerprint: weights, config, tokenizer, pooling,
+//! normalisation, max length) come from the cache, so after a prompt change only the new captions are embedded.
+
+pub mod cache;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use oassl_pipeline::config::EmbedConfig;
+use oassl_pipeline::fingerprint::{hash_json, FileDigest};
+use oassl_pipeline::stage_lock::{self, StageLock, Staleness, LOCK_SCHEMA};
+use oassl_pipeline::tables::{read_captions, write_sample_texts, SampleText};
+use oassl_pipeline::Layout;
+
+use crate::{EncoderKind, EncoderSpec, Pooling, TextEncoder};
+use cache::{write_rows, CacheFiles};
+
+/// Options of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Run even if the stage lock says nothing changed.
+    pub force: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub up_to_date: bool,
+    pub reason: String,
+    pub samples: usize,
+    pub skipped_not_ok: usize,
+    pub distinct_texts: usize,
+    pub cached: usize,
+    pub embedded: usize,
+    pub truncated: usize,
+    pub sentences_per_second: f64,
+}
+
+/// The encoder spec a config names, with the model folder resolved by the caller.
+pub fn encoder_spec(cfg: &EmbedConfig, model_dir: &Path) -> EncoderSpec {
+    EncoderSpec {
+        kind: if cfg.encoder == "clip" {
+            EncoderKind::Clip
+        } else {
+            EncoderKind::Bert
+        },
+        model_dir: model_dir.to_path_buf(),
+        pooling: match cfg.pooling.as_str() {
+            "cls" => Pooling::Cls,
+            "eos" => Pooling::Eos,
+            _ => Pooling::Mean,
+        },
+        normalize: cfg.normalize,
+        max_len: cfg.max_len,
+    }
+}
+
+/// The libtorch device a config names.
+pub fn device(name: &str) -> Result<tch::Device> {
+    match name {
+        "cpu" => Ok(tch::Device::Cpu),
+        "cuda" if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
+        "cuda" => bail!("[embed] device = \"cuda\" but CUDA is not available here"),
+        _ => Ok(tch::Device::cuda_if_available()),
+    }
+}
+
+fn model_files(model_dir: &Path) -> Vec<PathBuf> {
+    ["config.json", "model.safetensors", "tokenizer.json"]
+        .iter()
+        .map(|f| model_dir.join(f))
+        .collect()
+}
+
+fn bar(n: usize) -> ProgressBar {
+    let bar = ProgressBar::new(n as u64);
+    if let Ok(style) = ProgressStyle::with_template("embed {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Runs stage two.
+pub fn run(cfg: &EmbedConfig, model_dir: &Path, layout: &Layout, opts: &RunOptions) -> Result<Summary> {
+    let captions = layout.captions();
+    if !captions.exists() {
+        bail!("captions table {} not found: run `make captions` first", captions.display());
+    }
+    if !model_dir.is_dir() {
+        bail!(
+            "[embed] model_dir {} does not exist (`make setup` unpacks all-MiniLM-L6-v2 into data/models/)",
+            model_dir.display()
+        );
+    }
+    let embed_dir = layout.stage_dir("embed");
+    let lock_path = layout.stage_lock("embed");
+    let mut deps = vec![captions.clone()];
+    deps.extend(model_files(model_dir).into_iter().filter(|p| p.exists()));
+    let config_hash = hash_json(cfg)?;
+    let staleness = stage_lock::check(&lock_path, &config_hash, &deps)?;
+    if staleness == Staleness::UpToDate && !opts.force {
+        return Ok(Summary {
+            up_to_date: true,
+            reason: staleness.to_string(),
+            ..Summary::default()
+        });
+    }
+    let reason = if opts.force { "forced".to_string() } else { staleness.to_string() };
+    tracing::info!("embed: running ({reason})");
+
+    let rows = read_captions(&captions)?;
+    let ok: Vec<_> = rows.iter().filter(|r| r.status == "ok").collect();
+    let skipped_not_ok = rows.len() - ok.len();
+    if skipped_not_ok > 0 {
+        tracing::warn!("embed: {skipped_not_ok} caption rows are not `ok` and are left out");
+    }
+    if ok.is_empty() {
+        tracing::warn!("embed: the captions table has no `ok` rows; writing empty outputs");
+    }
+    let mut texts: Vec<String> = ok
+        .iter()
+        .flat_map(|r| r.foreground.iter().cloned().chain(std::iter::once(r.background.clone())))
+        .collect();
+    texts.sort();
+    texts.dedup();
+
+    let spec = encoder_spec(cfg, model_dir);
+    let encoder = TextEncoder::load(&spec, device(&cfg.device)?)
+        .with_context(|| format!("loading the text encoder from {}", model_dir.display()))?;
+    let files = CacheFiles::new(&embed_dir, encoder.fingerprint());
+    let mut cache = files.load()?;
+    let missing: Vec<String> = texts.iter().filter(|t| cache.get(t).is_none()).cloned().collect();
+    let cached = texts.len() - missing.len();
+    let started = Instant::now();
+    let progress = bar(missing.len());
+    let mut truncated = 0;
+    for chunk in missing.chunks(cfg.chunk_size) {
+        let out = encoder.embed(chunk, cfg.batch_size)?;
+        truncated += out.truncated;
+        let part: Vec<(String, Vec<f32>)> = chunk.iter().cloned().zip(out.vectors).collect();
+        files.write_part(&part)?;
+        for (text, vector) in part {
+            cache.insert(text, vector)?;
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    if !missing.is_empty() {
+        files.compact(&cache)?;
+    }
+
+    let vector = |text: &str| -> Result<Vec<f32>> {
+        cache
+            .get(text)
+            .cloned()
+            .with_context(|| format!("no embedding for caption {text:?}"))
+    };
+    let embeddings_path = embed_dir.join("embeddings.parquet");
+    let in_use: Vec<(String, Vec<f32>)> = texts
+        .iter()
+        .map(|t| Ok((t.clone(), vector(t)?)))
+        .collect::<Result<_>>()?;
+    write_rows(&embeddings_path, in_use.iter().map(|(t, v)| (t.as_str(), v.as_slice())))?;
+    let sample_texts: Vec<SampleText> = ok
+        .iter()
+        .map(|r| {
+            if r.foreground.len() != r.labels.len() {
+                bail!(
+                    "sample {}: {} foreground captions for {} labels",
+                    r.sample_id,
+                    r.foreground.len(),
+                    r.labels.len()
+                );
+            }
+            Ok(SampleText {
+                sample_id: r.sample_id.clone(),
+                labels: r.labels.clone(),
+                foreground: r.foreground.iter().map(|t| vector(t)).collect::<Result<_>>()?,
+                background: vector(&r.background)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let sample_text_path = embed_dir.join("sample_text.parquet");
+    write_sample_texts(&sample_text_path, &sample_texts)?;
+
+    let summary = Summary {
+        up_to_date: false,
+        reason,
+        samples: sample_texts.len(),
+        skipped_not_ok,
+        distinct_texts: texts.len(),
+        cached,
+        embedded: missing.len(),
+        truncated,
+        sentences_per_second: if seconds > 0.0 { missing.len() as f64 / seconds } else { 0.0 },
+    };
+    let mut counts = BTreeMap::new();
+    counts.insert("samples".to_string(), summary.samples as u64);
+    counts.insert("embedded".to_string(), summary.embedded as u64);
+    counts.insert("cached".to_string(), summary.cached as u64);
+    counts.insert("truncated".to_string(), summary.truncated as u64);
+    let lock = StageLock {
+        schema: LOCK_SCHEMA,
+        stage: "embed".into(),
+        oassl_version: env!("CARGO_PKG_VERSION").into(),
+        config_hash,
+        deps: deps.iter().map(|p| FileDigest::of(p)).collect::<Result<_>>()?,
+        outs: vec![FileDigest::of(&embeddings_path)?, FileDigest::of(&sample_text_path)?],
+        counts,
+        finished_at: stage_lock::now_stamp(),
+    };
+    lock.write(&lock_path)?;
+    Ok(summary)
+}
