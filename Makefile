@@ -13,7 +13,7 @@ CARGO ?= cargo
 OASSL := target/release/oassl
 RUN := $(OASSL) --config $(CONFIG)
 
-.PHONY: setup build build-gpu data demo test test-suite lint fmt bench clean-data
+.PHONY: setup build build-gpu data embed demo test test-suite bench-run lint fmt bench clean-data
 
 ## setup: apt packages, .venv with torch 2.11.0 (libtorch), MiniLM weights (idempotent)
 setup:
@@ -31,6 +31,10 @@ build-gpu: setup
 data: build
 	$(RUN) synth
 
+## embed: stage two, text embeddings of the captions (only new caption texts are embedded)
+embed: build
+	$(RUN) embed
+
 ## demo: setup + data + every stage, end to end, on the default config
 demo: data
 	@echo "demo: AVS-Synth is in $$(dirname $(CONFIG))/data/dataset"
@@ -43,6 +47,13 @@ test: setup
 test-suite:
 	@test -n "$(TORCH_LIB)" || { echo "test: no libtorch under $(VENV); run make setup" >&2; exit 1; }
 	$(CARGO) test --workspace
+
+## bench: every benchmark against its baseline, same run (see BENCHMARKS.md)
+bench: build
+	@$(MAKE) --no-print-directory bench-run
+
+bench-run:
+	./bench/run.sh
 
 ## lint: formatting and clippy, warnings are errors
 lint:

@@ -4,7 +4,8 @@
 //! `embed/cache/<encoder>/part-<n>.parquet` (atomic), so a killed run loses at most the chunk in flight. The next
 //! run reads the compacted file plus every part, and compacts them again at its end.
 //!
-//! Columns: `text_hash` (str, blake3 of the text), `text` (str), `embedding` (array[f32, D]).
+//! Columns: `text_hash` (str, blake3 of the text), `text` (str), `encoder` (str, the encoder fingerprint),
+//! `embedding` (array[f32, D]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,10 @@ impl EmbeddingCache {
         match self.dim {
             None => self.dim = Some(vector.len()),
             Some(d) if d != vector.len() => {
-                bail!("embedding of width {} where the cache has width {d}", vector.len())
+                bail!(
+                    "embedding of width {} where the cache has width {d}",
+                    vector.len()
+                )
             }
             Some(_) => {}
         }
@@ -51,6 +55,7 @@ impl EmbeddingCache {
 pub struct CacheFiles {
     pub compacted: PathBuf,
     pub parts: PathBuf,
+    pub encoder: String,
 }
 
 impl CacheFiles {
@@ -59,6 +64,7 @@ impl CacheFiles {
         Self {
             compacted: cache.join(format!("{encoder_fingerprint}.parquet")),
             parts: cache.join(encoder_fingerprint),
+            encoder: encoder_fingerprint.to_string(),
         }
     }
 
@@ -100,7 +106,11 @@ impl CacheFiles {
     pub fn write_part(&self, rows: &[(String, Vec<f32>)]) -> Result<()> {
         let n = self.part_files()?.len();
         let path = self.parts.join(format!("part-{n:06}.parquet"));
-        write_rows(&path, rows.iter().map(|(t, v)| (t.as_str(), v.as_slice())))
+        write_rows(
+            &path,
+            &self.encoder,
+            rows.iter().map(|(t, v)| (t.as_str(), v.as_slice())),
+        )
     }
 
     /// Rewrites the compacted cache from `cache` and removes the parts it now holds.
@@ -111,7 +121,7 @@ impl CacheFiles {
             .map(|(t, v)| (t.as_str(), v.as_slice()))
             .collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
-        write_rows(&self.compacted, rows.into_iter())?;
+        write_rows(&self.compacted, &self.encoder, rows.into_iter())?;
         for part in self.part_files()? {
             std::fs::remove_file(&part).with_context(|| format!("removing {}", part.display()))?;
         }
@@ -119,8 +129,12 @@ impl CacheFiles {
     }
 }
 
-/// Writes `(text, vector)` rows as an embeddings table (also the format of `embeddings.parquet`).
-pub fn write_rows<'a>(path: &Path, rows: impl Iterator<Item = (&'a str, &'a [f32])>) -> Result<()> {
+/// Writes `(text, vector)` rows of one encoder as an embeddings table (also the format of `embeddings.parquet`).
+pub fn write_rows<'a>(
+    path: &Path,
+    encoder: &str,
+    rows: impl Iterator<Item = (&'a str, &'a [f32])>,
+) -> Result<()> {
     let rows: Vec<(&str, &[f32])> = rows.collect();
     let dim = rows.first().map(|r| r.1.len()).unwrap_or(0);
     let hashes: Vec<String> = rows.iter().map(|r| text_hash(r.0)).collect();
@@ -140,6 +154,7 @@ pub fn write_rows<'a>(path: &Path, rows: impl Iterator<Item = (&'a str, &'a [f32
         vec![
             Column::new("text_hash".into(), hashes),
             Column::new("text".into(), texts),
+            Column::new("encoder".into(), vec![encoder; rows.len()]),
             embedding.into_column(),
         ],
     )?;
@@ -159,7 +174,12 @@ fn read_into(path: &Path, cache: &mut EmbeddingCache) -> Result<()> {
     let array = column
         .array()
         .map_err(anyhow::Error::from)
-        .with_context(|| format!("{}: column `embedding` is not a fixed-size array", path.display()))?;
+        .with_context(|| {
+            format!(
+                "{}: column `embedding` is not a fixed-size array",
+                path.display()
+            )
+        })?;
     let dim = array.width();
     let inner = array.get_inner();
     let values = inner
@@ -168,7 +188,12 @@ fn read_into(path: &Path, cache: &mut EmbeddingCache) -> Result<()> {
         .with_context(|| format!("{}: embeddings are not f32", path.display()))?;
     let flat: Vec<f32> = values.iter().map(|v| v.unwrap_or(f32::NAN)).collect();
     if flat.len() != dim * df.height() {
-        bail!("{}: {} values for {} rows of width {dim}", path.display(), flat.len(), df.height());
+        bail!(
+            "{}: {} values for {} rows of width {dim}",
+            path.display(),
+            flat.len(),
+            df.height()
+        );
     }
     for (i, vector) in flat.chunks(dim).enumerate() {
         let text = texts.get(i).unwrap_or_default().to_string();
@@ -188,7 +213,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = CacheFiles::new(dir.path(), "bert-abc");
         files.write_part(&[("a".into(), vec![1.0, 2.0])]).unwrap();
-        files.write_part(&[("b".into(), vec![3.0, 4.0]), ("a".into(), vec![1.0, 2.0])]).unwrap();
+        files
+            .write_part(&[("b".into(), vec![3.0, 4.0]), ("a".into(), vec![1.0, 2.0])])
+            .unwrap();
         let cache = files.load().unwrap();
         assert_eq!(cache.vectors.len(), 2);
         assert_eq!(cache.get("b"), Some(&vec![3.0, 4.0]));

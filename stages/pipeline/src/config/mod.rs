@@ -198,6 +198,31 @@ mod tests {
     }
 
     #[test]
+    fn shipped_configs_load_and_validate() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for name in ["pipeline.toml", "pipeline.gpu.toml"] {
+            let path = root.join(name);
+            if name != "pipeline.toml" && !path.exists() {
+                continue;
+            }
+            let loaded = PipelineConfig::load(&path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            if name == "pipeline.toml" {
+                // The file documents the defaults: it must not drift from them.
+                assert_eq!(
+                    loaded.config.embed,
+                    EmbedConfig::default(),
+                    "{name}: [embed]"
+                );
+                assert_eq!(
+                    loaded.config.synth,
+                    SynthConfig::default(),
+                    "{name}: [synth]"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn data_root_is_relative_to_config_folder() {
         let loaded = LoadedConfig {
             path: PathBuf::from("/etc/oassl/p.toml"),
