@@ -13,7 +13,7 @@ CARGO ?= cargo
 OASSL := target/release/oassl
 RUN := $(OASSL) --config $(CONFIG)
 
-.PHONY: setup build build-gpu data demo test test-suite lint fmt bench clean-data
+.PHONY: setup build build-gpu data demo test test-suite lint fmt bench clean-data captions bench-captions
 
 ## setup: apt packages, .venv with torch 2.11.0 (libtorch), MiniLM weights (idempotent)
 setup:
@@ -30,6 +30,10 @@ build-gpu: setup
 ## data: generate AVS-Synth (videos, manifest, ground truth)
 data: build
 	$(RUN) synth
+
+## captions: stage one, frames + audio + MLLM captions (starts the local stand-in unless endpoints are set)
+captions: data
+	$(RUN) captions
 
 ## demo: setup + data + every stage, end to end, on the default config
 demo: data
@@ -54,3 +58,9 @@ fmt:
 
 clean-data:
 	rm -rf data/dataset data/extract data/captions data/embed data/train data/eval
+
+## bench: benchmarks; results go to BENCHMARKS.md
+bench: bench-captions
+
+bench-captions: build
+	$(CARGO) run --release --example captions_bench -- --out BENCHMARKS.md
