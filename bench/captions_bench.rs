@@ -27,9 +27,29 @@ fn cli_extract(video: &Path, out: &Path, params: &ExtractParams) -> Result<()> {
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-ss", "0.5", "-i"])
         .arg(video)
-        .args(["-map", "0:v:0", "-ss", "1.5", "-frames:v", "1", "-vf", &size, "-q:v", "2"])
+        .args([
+            "-map",
+            "0:v:0",
+            "-ss",
+            "1.5",
+            "-frames:v",
+            "1",
+            "-vf",
+            &size,
+            "-q:v",
+            "2",
+        ])
         .arg(out.with_extension("jpg"))
-        .args(["-map", "0:a:0", "-t", "3", "-ac", "1", "-ar", &params.audio_rate.to_string()])
+        .args([
+            "-map",
+            "0:a:0",
+            "-t",
+            "3",
+            "-ac",
+            "1",
+            "-ar",
+            &params.audio_rate.to_string(),
+        ])
         .arg(out.with_extension("wav"))
         .status()
         .context("running ffmpeg")?;
@@ -74,13 +94,18 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let outcomes = extract_all(&jobs, &layout, &params, WORKERS, true, &hidden)?;
     let ours = started.elapsed().as_secs_f64();
-    if outcomes.iter().any(|o| matches!(o, ExtractOutcome::Failed(_))) {
+    if outcomes
+        .iter()
+        .any(|o| matches!(o, ExtractOutcome::Failed(_)))
+    {
         bail!("extraction failed: {outcomes:?}");
     }
     eprintln!("bench: extraction, ffmpeg CLI once per clip");
     let cli_dir = dir.path().join("cli");
     std::fs::create_dir_all(&cli_dir)?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(WORKERS).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(WORKERS)
+        .build()?;
     let started = Instant::now();
     pool.install(|| {
         jobs.par_iter().try_for_each(|j| {
@@ -127,7 +152,10 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let done = runtime.block_on(caption_all(client, caption_jobs, &mut journal, |_| {}))?;
     let client_s = started.elapsed().as_secs_f64();
-    let ok = done.iter().filter(|e| e.status == oassl_captions::journal::CaptionStatus::Ok).count();
+    let ok = done
+        .iter()
+        .filter(|e| e.status == oassl_captions::journal::CaptionStatus::Ok)
+        .count();
     stub.stop();
 
     let commit = Command::new("git")
@@ -149,7 +177,9 @@ fn main() -> Result<()> {
                 .map(|s| s.trim().to_string())
         })
         .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let report = format!(
         "## Stage one (`oassl captions`)\n\n\
          Machine: {cores} cores ({cpu}); date {date}; commit {commit}. Release build, `make bench`.\n\n\
@@ -170,10 +200,14 @@ fn main() -> Result<()> {
         client_s,
     );
     print!("{report}");
-    let mut text = std::fs::read_to_string(&out_file).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
+    let mut text =
+        std::fs::read_to_string(&out_file).unwrap_or_else(|_| "# Benchmarks\n\n".to_string());
     match text.find("## Stage one (`oassl captions`)") {
         Some(start) => {
-            let end = text[start + 3..].find("\n## ").map(|e| start + 3 + e + 1).unwrap_or(text.len());
+            let end = text[start + 3..]
+                .find("\n## ")
+                .map(|e| start + 3 + e + 1)
+                .unwrap_or(text.len());
             text.replace_range(start..end, &report);
         }
         None => {

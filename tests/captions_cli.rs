@@ -28,7 +28,10 @@ fn synth_workspace(captions: &str) -> Workspace {
 }
 
 fn endpoint_lines(stub: &oassl_stub::StubHandle) -> String {
-    format!("endpoints = [{:?}]\nmodel = \"oassl-stub\"", stub.base_url())
+    format!(
+        "endpoints = [{:?}]\nmodel = \"oassl-stub\"",
+        stub.base_url()
+    )
 }
 
 fn captions_table(ws: &Workspace) -> Vec<oassl_pipeline::tables::CaptionRow> {
@@ -70,7 +73,8 @@ fn happy_path_with_the_built_in_stand_in_then_up_to_date() {
     for row in &manifest.rows {
         let frame = image::open(ws.data().join(format!("extract/frames/{}.jpg", row.id))).unwrap();
         assert_eq!((frame.width(), frame.height()), (224, 224));
-        let wav = hound::WavReader::open(ws.data().join(format!("extract/audio/{}.wav", row.id))).unwrap();
+        let wav = hound::WavReader::open(ws.data().join(format!("extract/audio/{}.wav", row.id)))
+            .unwrap();
         assert_eq!(wav.spec().sample_rate, 22050);
         assert_eq!(wav.len(), 3 * 22050);
     }
@@ -99,7 +103,10 @@ fn server_errors_and_malformed_answers_all_end_ok() {
     assert_ok(&out);
     assert_all_ok(&ws, 10);
     let stats = stub.stats();
-    assert!(stats.injected_errors > 0 || stats.chat_requests > 10, "{stats:?}");
+    assert!(
+        stats.injected_errors > 0 || stats.chat_requests > 10,
+        "{stats:?}"
+    );
 }
 
 fn journal_lines(ws: &Workspace) -> usize {
@@ -134,13 +141,20 @@ fn kill_mid_run_then_rerun_requests_only_unfinished_samples() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let finished = journal_lines(&ws);
-    assert!((3..10).contains(&finished), "{finished} finished before the kill");
+    assert!(
+        (3..10).contains(&finished),
+        "{finished} finished before the kill"
+    );
     let before = stub.stats().chat_requests;
     let out = ws.oassl(&["captions"]);
     assert_ok(&out);
     assert_all_ok(&ws, 10);
     let requested = stub.stats().chat_requests - before;
-    assert_eq!(requested as usize, 10 - finished, "finished samples were requested again");
+    assert_eq!(
+        requested as usize,
+        10 - finished,
+        "finished samples were requested again"
+    );
 }
 
 #[test]
@@ -152,19 +166,34 @@ fn prompt_change_re_requests_captions_only_and_revert_is_free() {
     let original = std::fs::read_to_string(repo_prompt()).unwrap();
     std::fs::write(&prompt, &original).unwrap();
     let cfg = std::fs::read_to_string(ws.config()).unwrap();
-    let cfg = cfg.replace(&format!("{:?}", repo_prompt().to_string_lossy()), "\"prompt.txt\"");
+    let cfg = cfg.replace(
+        &format!("{:?}", repo_prompt().to_string_lossy()),
+        "\"prompt.txt\"",
+    );
     std::fs::write(ws.config(), cfg).unwrap();
     assert_ok(&ws.oassl(&["captions"]));
     assert_eq!(stub.stats().chat_requests, 10);
-    std::fs::write(&prompt, original.replace("Analyze the provided image", "Look at the image")).unwrap();
+    std::fs::write(
+        &prompt,
+        original.replace("Analyze the provided image", "Look at the image"),
+    )
+    .unwrap();
     let out = ws.oassl(&["captions"]);
     assert_ok(&out);
-    assert!(stdout(&out).contains("extraction 0 new, 10 cached"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("extraction 0 new, 10 cached"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(stub.stats().chat_requests, 20);
     std::fs::write(&prompt, &original).unwrap();
     let out = ws.oassl(&["captions"]);
     assert_ok(&out);
-    assert!(stdout(&out).contains("10 cached, 0 requested"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("10 cached, 0 requested"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(stub.stats().chat_requests, 20);
     assert_all_ok(&ws, 10);
 }
@@ -192,13 +221,29 @@ fn bad_inputs_fail_their_rows_and_the_exit_code() {
     manifest.rows.truncate(2);
     std::fs::write(dataset.join("corrupt.mp4"), b"not a video").unwrap();
     let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=8:duration=4"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=8:duration=4",
+        ])
         .arg(dataset.join("silent.mp4"))
         .status()
         .unwrap();
     assert!(status.success());
     let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=8:duration=0.4"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=8:duration=0.4",
+        ])
         .args(["-f", "lavfi", "-i", "sine=duration=0.4", "-shortest"])
         .arg(dataset.join("short.mp4"))
         .status()
@@ -218,21 +263,47 @@ fn bad_inputs_fail_their_rows_and_the_exit_code() {
     }
     manifest.write(&dataset.join("manifest.csv")).unwrap();
     let out = ws.oassl(&["captions"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows = captions_table(&ws);
     assert_eq!(rows.len(), 6);
-    let keys = oassl_captions::table::read_keys(&ws.data().join("captions/captions.parquet")).unwrap();
+    let keys =
+        oassl_captions::table::read_keys(&ws.data().join("captions/captions.parquet")).unwrap();
     let error_of = |id: &str| keys.iter().find(|k| k.0 == id).unwrap().2.clone();
     assert!(rows[..2].iter().all(|r| r.status == "ok"));
     assert!(rows[2..].iter().all(|r| r.status == "failed"));
-    assert!(error_of("missing").contains("not found"), "{}", error_of("missing"));
-    assert!(error_of("corrupt").contains("cannot open"), "{}", error_of("corrupt"));
-    assert!(error_of("silent").contains("no audio stream"), "{}", error_of("silent"));
-    assert!(error_of("short").contains("too short"), "{}", error_of("short"));
+    assert!(
+        error_of("missing").contains("not found"),
+        "{}",
+        error_of("missing")
+    );
+    assert!(
+        error_of("corrupt").contains("cannot open"),
+        "{}",
+        error_of("corrupt")
+    );
+    assert!(
+        error_of("silent").contains("no audio stream"),
+        "{}",
+        error_of("silent")
+    );
+    assert!(
+        error_of("short").contains("too short"),
+        "{}",
+        error_of("short")
+    );
 
     // A hostile id refuses the manifest: nothing is written outside the data folder.
     let text = std::fs::read_to_string(dataset.join("manifest.csv")).unwrap();
-    std::fs::write(dataset.join("manifest.csv"), text.replace("missing,", "../../escape,")).unwrap();
+    std::fs::write(
+        dataset.join("manifest.csv"),
+        text.replace("missing,", "../../escape,"),
+    )
+    .unwrap();
     let out = ws.oassl(&["captions"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("../../escape"));
@@ -244,8 +315,18 @@ fn replayed_fenced_truncated_and_list_vs_string_answers() {
     let ws = synth_workspace("");
     let dataset = ws.data().join("dataset");
     let mut manifest = Manifest::read(&dataset.join("manifest.csv")).unwrap();
-    let single = manifest.rows.iter().find(|r| r.labels.len() == 1).unwrap().clone();
-    let duet = manifest.rows.iter().find(|r| r.labels.len() == 2).unwrap().clone();
+    let single = manifest
+        .rows
+        .iter()
+        .find(|r| r.labels.len() == 1)
+        .unwrap()
+        .clone();
+    let duet = manifest
+        .rows
+        .iter()
+        .find(|r| r.labels.len() == 2)
+        .unwrap()
+        .clone();
     manifest.rows = vec![single, duet];
     manifest.write(&dataset.join("manifest.csv")).unwrap();
     let replay = ws.path().join("replay.jsonl");
@@ -271,6 +352,9 @@ fn replayed_fenced_truncated_and_list_vs_string_answers() {
     let rows = captions_table(&ws);
     assert_eq!(rows[0].foreground, vec!["an image of a drum".to_string()]);
     assert_eq!(rows[0].background, "an image of a wall");
-    assert_eq!(rows[1].foreground, vec!["an image of a".to_string(), "an image of b".to_string()]);
+    assert_eq!(
+        rows[1].foreground,
+        vec!["an image of a".to_string(), "an image of b".to_string()]
+    );
     assert_eq!(stub.stats().chat_requests, 4);
 }

@@ -1,7 +1,7 @@
 //! `oassl captions`: stage one. Without `[captions] endpoints` it starts the local MLLM stand-in (`[stub]`) on a
 //! free loopback port for the run and stops it afterwards.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -24,6 +24,12 @@ pub struct CaptionsArgs {
     /// Send no requests: write the table from every shard's journal.
     #[arg(long)]
     pub merge: bool,
+    /// Write the pending requests as OpenAI Batch API JSONL (for `vllm run-batch`) instead of sending them.
+    #[arg(long, value_name = "FILE")]
+    pub export_batch: Option<PathBuf>,
+    /// Read `vllm run-batch` / Batch API result JSONL into the table instead of sending requests.
+    #[arg(long, value_name = "FILE")]
+    pub import_batch: Option<PathBuf>,
 }
 
 pub fn run(config: &Path, args: CaptionsArgs) -> Result<ExitCode> {
@@ -54,6 +60,8 @@ pub fn run(config: &Path, args: CaptionsArgs) -> Result<ExitCode> {
         retry_failed: args.retry_failed,
         shard: args.shard.unwrap_or(Shard::ALL),
         merge: args.merge,
+        export_batch: args.export_batch,
+        import_batch: args.import_batch,
     };
     let result = run_stage(cfg, &prompt_path, &layout, &endpoints, &opts);
     if let Some(handle) = stand_in {
@@ -61,7 +69,14 @@ pub fn run(config: &Path, args: CaptionsArgs) -> Result<ExitCode> {
     }
     let summary = result?;
     if summary.up_to_date {
-        println!("captions: up to date ({})", layout.stage_lock("captions").display());
+        println!(
+            "captions: up to date ({})",
+            layout.stage_lock("captions").display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if summary.reason.starts_with("exported") {
+        println!("captions: {}", summary.reason);
         return Ok(ExitCode::SUCCESS);
     }
     println!(

@@ -159,7 +159,8 @@ mod tests {
 
     #[test]
     fn list_or_string_foreground_and_count_check() {
-        let two = r#"{"foreground": ["an image of a", "an image of b"], "background": "an image of c"}"#;
+        let two =
+            r#"{"foreground": ["an image of a", "an image of b"], "background": "an image of c"}"#;
         assert_eq!(parse_captions(two, 2).unwrap().foreground.len(), 2);
         assert_eq!(
             parse_captions(two, 1),

@@ -155,7 +155,8 @@ mod tests {
         let body = chat_body(&p, "hi", "data:x", 2);
         assert_eq!(body["response_format"]["type"], "json_schema");
         assert_eq!(
-            body["response_format"]["json_schema"]["schema"]["properties"]["foreground"]["minItems"],
+            body["response_format"]["json_schema"]["schema"]["properties"]["foreground"]
+                ["minItems"],
             2
         );
         assert_eq!(body["stop_token_ids"][0], 92542);
@@ -170,8 +171,10 @@ mod tests {
     fn large_images_are_resized_small_ones_kept() {
         let img = image::RgbImage::from_pixel(640, 320, image::Rgb([10, 200, 30]));
         let mut jpeg = Cursor::new(Vec::new());
-        img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90))
-            .unwrap();
+        img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+            &mut jpeg, 90,
+        ))
+        .unwrap();
         let jpeg = jpeg.into_inner();
         let out = image_payload(&jpeg, 320, 90).unwrap();
         let back = image::load_from_memory(&out).unwrap();

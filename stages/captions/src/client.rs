@@ -81,7 +81,9 @@ fn error_message(body: &[u8]) -> String {
 pub fn backoff_delay(settings: &ClientSettings, attempt: u32) -> Duration {
     let base = settings.backoff.as_millis() as u64;
     let cap = settings.backoff_max.as_millis() as u64;
-    let exp = base.saturating_mul(1u64 << attempt.saturating_sub(1).min(20)).min(cap);
+    let exp = base
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(20))
+        .min(cap);
     let half = exp / 2;
     let jitter = if half > 0 {
         rand::thread_rng().gen_range(0..=half)
@@ -102,7 +104,11 @@ pub struct CaptionClient {
 
 impl CaptionClient {
     /// A client over `endpoints` (base URLs ending in `/v1`).
-    pub fn new(endpoints: Vec<String>, settings: ClientSettings, params: GenerationParams) -> Result<Self> {
+    pub fn new(
+        endpoints: Vec<String>,
+        settings: ClientSettings,
+        params: GenerationParams,
+    ) -> Result<Self> {
         let http = http_client(&settings)?;
         Ok(Self {
             http,
@@ -180,11 +186,10 @@ impl CaptionClient {
                 Ok(bytes) => {
                     answers += 1;
                     transport_tries = 0;
-                    let outcome = completion_content(&bytes)
-                        .and_then(|text| {
-                            entry.raw_response = text.clone();
-                            parse_captions(&text, job.labels.len())
-                        });
+                    let outcome = completion_content(&bytes).and_then(|text| {
+                        entry.raw_response = text.clone();
+                        parse_captions(&text, job.labels.len())
+                    });
                     match outcome {
                         Ok(c) => {
                             entry.status = CaptionStatus::Ok;
@@ -195,7 +200,8 @@ impl CaptionClient {
                         }
                         Err(e) => {
                             if let AnswerError::NotCompletion(_) = e {
-                                entry.raw_response = String::from_utf8_lossy(&bytes).chars().take(4000).collect();
+                                entry.raw_response =
+                                    String::from_utf8_lossy(&bytes).chars().take(4000).collect();
                             }
                             entry.error = format!("bad answer: {e}");
                             if answers > self.settings.max_reasks {
@@ -224,7 +230,12 @@ impl CaptionClient {
         let frame = std::fs::read(&job.frame)
             .with_context(|| format!("reading frame {}", job.frame.display()))?;
         let jpeg = image_payload(&frame, self.params.max_side, self.params.jpeg_quality)?;
-        let body = chat_body(&self.params, &job.prompt, &data_url(&jpeg), job.labels.len());
+        let body = chat_body(
+            &self.params,
+            &job.prompt,
+            &data_url(&jpeg),
+            job.labels.len(),
+        );
         Ok(serde_json::to_vec(&body)?)
     }
 }

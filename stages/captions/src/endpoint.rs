@@ -33,10 +33,7 @@ pub async fn served_models(
     if let Some(key) = api_key {
         req = req.bearer_auth(key);
     }
-    let resp = req
-        .send()
-        .await
-        .with_context(|| format!("GET {url}"))?;
+    let resp = req.send().await.with_context(|| format!("GET {url}"))?;
     let status = resp.status();
     if !status.is_success() {
         bail!("GET {url}: HTTP {status}");
@@ -92,7 +89,9 @@ pub async fn select(
                 }
             },
             Some(m) if !models.iter().any(|x| x == m) => {
-                tracing::warn!("endpoint {base} does not serve {m} (it serves {models:?}), skipped");
+                tracing::warn!(
+                    "endpoint {base} does not serve {m} (it serves {models:?}), skipped"
+                );
                 problems.push(format!("{base}: does not serve {m} (serves {models:?})"));
                 continue;
             }

@@ -147,9 +147,9 @@ pub fn load_index(dir: &Path) -> Result<HashMap<String, JournalEntry>> {
     let mut index: HashMap<String, JournalEntry> = HashMap::new();
     for path in journal_files(dir)? {
         for entry in read_file(&path)? {
-            let keep_old = index
-                .get(&entry.request_key)
-                .is_some_and(|old| old.status == CaptionStatus::Ok && entry.status != CaptionStatus::Ok);
+            let keep_old = index.get(&entry.request_key).is_some_and(|old| {
+                old.status == CaptionStatus::Ok && entry.status != CaptionStatus::Ok
+            });
             if !keep_old {
                 index.insert(entry.request_key.clone(), entry);
             }
@@ -208,11 +208,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         Journal::open(&dir.path().join("journal.shard-0-of-2.jsonl"))
             .unwrap()
-            .append(&[entry("a", CaptionStatus::Ok), entry("b", CaptionStatus::Failed)])
+            .append(&[
+                entry("a", CaptionStatus::Ok),
+                entry("b", CaptionStatus::Failed),
+            ])
             .unwrap();
         Journal::open(&dir.path().join("journal.shard-1-of-2.jsonl"))
             .unwrap()
-            .append(&[entry("a", CaptionStatus::Failed), entry("b", CaptionStatus::Ok)])
+            .append(&[
+                entry("a", CaptionStatus::Failed),
+                entry("b", CaptionStatus::Ok),
+            ])
             .unwrap();
         std::fs::write(dir.path().join("other.jsonl"), "junk\n").unwrap();
         let index = load_index(dir.path()).unwrap();

@@ -8,11 +8,13 @@
 //! - [`answer`]: tolerant parsing and validation of the model's JSON answer.
 //! - [`client`], [`endpoint`]: bounded, retrying HTTP client over one or several OpenAI-compatible endpoints.
 //! - [`journal`]: the append-only record of finished requests that makes every run resumable.
+//! - [`batch`]: OpenAI Batch API export and import (`vllm run-batch`).
 //! - [`shard`]: `--shard i/n` selection.
 //! - [`table`]: the Parquet output.
 //! - [`stage`]: the whole run.
 
 pub mod answer;
+pub mod batch;
 pub mod caption_request;
 pub mod client;
 pub mod endpoint;

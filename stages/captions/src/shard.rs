@@ -39,8 +39,14 @@ impl FromStr for Shard {
         let (i, n) = s
             .split_once('/')
             .with_context(|| format!("shard {s:?} is not I/N (for example 0/4)"))?;
-        let index: u32 = i.trim().parse().with_context(|| format!("shard index {i:?}"))?;
-        let count: u32 = n.trim().parse().with_context(|| format!("shard count {n:?}"))?;
+        let index: u32 = i
+            .trim()
+            .parse()
+            .with_context(|| format!("shard index {i:?}"))?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .with_context(|| format!("shard count {n:?}"))?;
         if count == 0 || index >= count {
             bail!("shard {s:?}: need 0 <= I < N");
         }

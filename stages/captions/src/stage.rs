@@ -50,6 +50,10 @@ pub struct RunOptions {
     pub shard: Shard,
     /// Send no requests: build the table from the journals (shards' included); missing captions are `failed`.
     pub merge: bool,
+    /// Write the pending requests as OpenAI Batch API lines to this file instead of sending them.
+    pub export_batch: Option<PathBuf>,
+    /// Read Batch API result lines from this file instead of sending requests.
+    pub import_batch: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -59,6 +63,8 @@ impl Default for RunOptions {
             retry_failed: false,
             shard: Shard::ALL,
             merge: false,
+            export_batch: None,
+            import_batch: None,
         }
     }
 }
@@ -82,6 +88,9 @@ pub struct Summary {
     pub invalid: usize,
     pub failed: usize,
     pub requests_per_second: f64,
+    /// Requests written by `--export-batch` / results read by `--import-batch`.
+    pub exported: usize,
+    pub imported: usize,
     pub table: PathBuf,
 }
 
@@ -91,7 +100,11 @@ fn lock_deps(layout: &Layout, prompt_path: &Path) -> Vec<PathBuf> {
 }
 
 /// The stage's config fingerprint: the section, the prompt and the model the stand-in would give.
-fn config_hash(cfg: &CaptionsConfig, prompt: &PromptTemplate, endpoints: &Endpoints) -> Result<String> {
+fn config_hash(
+    cfg: &CaptionsConfig,
+    prompt: &PromptTemplate,
+    endpoints: &Endpoints,
+) -> Result<String> {
     hash_json(&(cfg, prompt.hash(), &endpoints.default_model))
 }
 
@@ -124,7 +137,9 @@ pub fn run(
             l.counts.get("failed").copied().unwrap_or(0) == 0
                 && l.counts.get("invalid").copied().unwrap_or(0) == 0
         });
-        if staleness == Staleness::UpToDate && clean && !opts.retry_failed && !opts.merge {
+        let batch = opts.export_batch.is_some() || opts.import_batch.is_some();
+        if staleness == Staleness::UpToDate && clean && !opts.retry_failed && !opts.merge && !batch
+        {
             return Ok(Summary {
                 up_to_date: true,
                 reason: staleness.to_string(),
@@ -162,7 +177,14 @@ pub fn run(
         .collect();
     let params = ExtractParams::from_config(cfg);
     let progress = bar("extract", jobs.len());
-    let outcomes = extract_all(&jobs, layout, &params, cfg.extract_threads, opts.force, &progress)?;
+    let outcomes = extract_all(
+        &jobs,
+        layout,
+        &params,
+        cfg.extract_threads,
+        opts.force,
+        &progress,
+    )?;
     progress.finish_and_clear();
     for o in &outcomes {
         match o {
@@ -188,7 +210,7 @@ pub fn run(
         .build()
         .context("starting the async runtime")?;
     let mut selected: Option<Vec<String>> = None;
-    let mut select = |model: Option<&str>| -> Result<(Vec<String>, String)> {
+    let select = |model: Option<&str>| -> Result<(Vec<String>, String)> {
         if !endpoints.check {
             let model = model
                 .map(str::to_string)
@@ -204,7 +226,10 @@ pub fn run(
             settings.api_key.as_deref(),
         ))
     };
-    let model = match cfg.configured_model().or_else(|| endpoints.default_model.clone()) {
+    let model = match cfg
+        .configured_model()
+        .or_else(|| endpoints.default_model.clone())
+    {
         Some(m) => m,
         None if opts.merge => bail!("--merge needs the model: set [captions] model or preset"),
         None => {
@@ -276,21 +301,41 @@ pub fn run(
         }
     }
 
+    let journal_name = match opts.shard.suffix() {
+        Some(s) => format!("journal.{s}.jsonl"),
+        None => "journal.jsonl".to_string(),
+    };
+    if let Some(path) = &opts.export_batch {
+        crate::batch::export(path, &pending, &gen)?;
+        summary.exported = pending.len();
+        summary.reason = format!("exported {} requests to {}", pending.len(), path.display());
+        return Ok(summary);
+    }
+    if let Some(path) = &opts.import_batch {
+        let by_key: HashMap<String, CaptionJob> = pending
+            .drain(..)
+            .map(|j| (j.request_key.clone(), j))
+            .collect();
+        let entries = crate::batch::import(path, &by_key, &model)?;
+        Journal::open(&captions_dir.join(&journal_name))?.append(&entries)?;
+        summary.imported = entries.len();
+        for entry in entries {
+            index.insert(entry.request_key.clone(), entry);
+        }
+    }
     if !pending.is_empty() && !opts.merge {
         let urls = match selected.take() {
             Some(u) => u,
             None => select(Some(&model))?.0,
         };
-        let journal_name = match opts.shard.suffix() {
-            Some(s) => format!("journal.{s}.jsonl"),
-            None => "journal.jsonl".to_string(),
-        };
-        let mut journal = Journal::open(&captions_dir.join(journal_name))?;
+        let mut journal = Journal::open(&captions_dir.join(&journal_name))?;
         let client = Arc::new(CaptionClient::new(urls, settings.clone(), gen.clone())?);
         summary.requested = pending.len();
         let progress = bar("captions", pending.len());
         let started = Instant::now();
-        let finished = runtime.block_on(caption_all(client, pending, &mut journal, |_| progress.inc(1)))?;
+        let finished = runtime.block_on(caption_all(client, pending, &mut journal, |_| {
+            progress.inc(1)
+        }))?;
         progress.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64().max(1e-9);
         summary.requests_per_second = finished.len() as f64 / seconds;

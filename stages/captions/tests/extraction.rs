@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::Command;
 
 use indicatif::ProgressBar;
-use oassl_captions::extraction::{extract_all, ExtractError, ExtractJob, ExtractOutcome, ExtractParams};
+use oassl_captions::extraction::{
+    extract_all, ExtractError, ExtractJob, ExtractOutcome, ExtractParams,
+};
 use oassl_pipeline::{Layout, SampleId};
 
 fn ffmpeg(args: &[&str]) {
@@ -26,11 +28,31 @@ fn make_clip(path: &Path, seconds: f64, audio: bool) {
     let p = path.to_str().unwrap();
     if audio {
         ffmpeg(&[
-            "-f", "lavfi", "-i", &video, "-f", "lavfi", "-i", &tone, "-c:v", "libx264", "-g", "50",
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", "-shortest", p,
+            "-f",
+            "lavfi",
+            "-i",
+            &video,
+            "-f",
+            "lavfi",
+            "-i",
+            &tone,
+            "-c:v",
+            "libx264",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            "-shortest",
+            p,
         ]);
     } else {
-        ffmpeg(&["-f", "lavfi", "-i", &video, "-c:v", "libx264", "-g", "50", "-pix_fmt", "yuv420p", p]);
+        ffmpeg(&[
+            "-f", "lavfi", "-i", &video, "-c:v", "libx264", "-g", "50", "-pix_fmt", "yuv420p", p,
+        ]);
     }
 }
 
@@ -47,7 +69,11 @@ fn cli_frame(video: &Path, t: f64) -> Vec<u8> {
 
 fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).abs()).sum::<f64>() / a.len() as f64
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).abs())
+        .sum::<f64>()
+        / a.len() as f64
 }
 
 fn params() -> ExtractParams {
@@ -79,21 +105,33 @@ fn frame_matches_ffmpeg_cli_at_the_same_timestamp() {
         job("t4_96", &video, Some(4.96)),
     ];
     let out = extract_all(&jobs, &layout, &params(), 2, false, &ProgressBar::hidden()).unwrap();
-    assert!(out.iter().all(|o| *o == ExtractOutcome::Ready { cached: false }), "{out:?}");
+    assert!(
+        out.iter()
+            .all(|o| *o == ExtractOutcome::Ready { cached: false }),
+        "{out:?}"
+    );
     for (id, t) in [("centre", 3.0), ("t1_32", 1.32), ("t4_96", 4.96)] {
-        let ours = image::open(layout.frame(&SampleId::parse(id).unwrap())).unwrap().to_rgb8();
+        let ours = image::open(layout.frame(&SampleId::parse(id).unwrap()))
+            .unwrap()
+            .to_rgb8();
         assert_eq!(ours.dimensions(), (224, 224));
         let same = mean_abs_diff(ours.as_raw(), &cli_frame(&video, t));
         let next = mean_abs_diff(ours.as_raw(), &cli_frame(&video, t + 0.04));
         let prev = mean_abs_diff(ours.as_raw(), &cli_frame(&video, t - 0.04));
         assert!(same < 3.0, "{id}: differs from the CLI frame by {same}");
-        assert!(same < next && same < prev, "{id}: {same} vs neighbours {prev} / {next}");
+        assert!(
+            same < next && same < prev,
+            "{id}: {same} vs neighbours {prev} / {next}"
+        );
     }
     // Audio: 3 s at 22050 Hz, the 440 Hz tone, matching the CLI's resampled window.
     let reader = hound::WavReader::open(layout.audio(&SampleId::parse("centre").unwrap())).unwrap();
     assert_eq!(reader.spec().sample_rate, 22050);
     assert_eq!(reader.spec().channels, 1);
-    let ours: Vec<f32> = reader.into_samples::<i16>().map(|s| f32::from(s.unwrap()) / 32767.0).collect();
+    let ours: Vec<f32> = reader
+        .into_samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32767.0)
+        .collect();
     assert_eq!(ours.len(), 66150);
     let cli = Command::new("ffmpeg")
         .args(["-v", "error", "-ss", "1.5", "-t", "3", "-i"])
@@ -101,13 +139,26 @@ fn frame_matches_ffmpeg_cli_at_the_same_timestamp() {
         .args(["-vn", "-ac", "1", "-ar", "22050", "-f", "f32le", "-"])
         .output()
         .unwrap();
-    let cli: Vec<f32> = cli.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let cli: Vec<f32> = cli
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
     let n = ours.len().min(cli.len()) - 100;
     assert!(n > 60000, "CLI gave {} samples", cli.len());
     let rms = |x: &[f32]| (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt();
-    let diff: Vec<f32> = ours[..n].iter().zip(&cli[..n]).map(|(a, b)| a - b).collect();
+    let diff: Vec<f32> = ours[..n]
+        .iter()
+        .zip(&cli[..n])
+        .map(|(a, b)| a - b)
+        .collect();
     assert!(rms(&ours) > 0.05, "tone missing: rms {}", rms(&ours));
-    assert!(rms(&diff) < 0.2 * rms(&ours), "window differs from the CLI: {} vs {}", rms(&diff), rms(&ours));
+    assert!(
+        rms(&diff) < 0.2 * rms(&ours),
+        "window differs from the CLI: {} vs {}",
+        rms(&diff),
+        rms(&ours)
+    );
 }
 
 #[test]
@@ -133,14 +184,49 @@ fn rerun_is_cached_and_bad_inputs_fail_with_reasons() {
     let out = extract_all(&jobs, &layout, &params(), 2, false, &ProgressBar::hidden()).unwrap();
     assert_eq!(out[0], ExtractOutcome::Ready { cached: false });
     assert_eq!(out[1], ExtractOutcome::Failed(ExtractError::NoAudio));
-    assert!(matches!(out[2], ExtractOutcome::Failed(ExtractError::TooShort(_))), "{:?}", out[2]);
-    assert!(matches!(out[3], ExtractOutcome::Failed(ExtractError::Open(_))), "{:?}", out[3]);
-    assert!(matches!(out[4], ExtractOutcome::Failed(ExtractError::Missing(_))), "{:?}", out[4]);
-    assert!(matches!(out[5], ExtractOutcome::Failed(ExtractError::Timestamp(..))), "{:?}", out[5]);
-    let again = extract_all(&jobs[..1], &layout, &params(), 1, false, &ProgressBar::hidden()).unwrap();
+    assert!(
+        matches!(out[2], ExtractOutcome::Failed(ExtractError::TooShort(_))),
+        "{:?}",
+        out[2]
+    );
+    assert!(
+        matches!(out[3], ExtractOutcome::Failed(ExtractError::Open(_))),
+        "{:?}",
+        out[3]
+    );
+    assert!(
+        matches!(out[4], ExtractOutcome::Failed(ExtractError::Missing(_))),
+        "{:?}",
+        out[4]
+    );
+    assert!(
+        matches!(out[5], ExtractOutcome::Failed(ExtractError::Timestamp(..))),
+        "{:?}",
+        out[5]
+    );
+    let again = extract_all(
+        &jobs[..1],
+        &layout,
+        &params(),
+        1,
+        false,
+        &ProgressBar::hidden(),
+    )
+    .unwrap();
     assert_eq!(again[0], ExtractOutcome::Ready { cached: true });
     // Other parameters are another cache key.
-    let bigger = ExtractParams { frame_size: 112, ..params() };
-    let other = extract_all(&jobs[..1], &layout, &bigger, 1, false, &ProgressBar::hidden()).unwrap();
+    let bigger = ExtractParams {
+        frame_size: 112,
+        ..params()
+    };
+    let other = extract_all(
+        &jobs[..1],
+        &layout,
+        &bigger,
+        1,
+        false,
+        &ProgressBar::hidden(),
+    )
+    .unwrap();
     assert_eq!(other[0], ExtractOutcome::Ready { cached: false });
 }

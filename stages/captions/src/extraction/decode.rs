@@ -6,10 +6,10 @@
 
 use std::path::Path;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::format::{sample, Pixel, Sample};
 use ffmpeg::software::scaling::{Context as Scaler, Flags};
 use ffmpeg::{codec, frame, media, ChannelLayout, Rational};
+use ffmpeg_next as ffmpeg;
 use image::RgbImage;
 
 use super::{ExtractError, ExtractParams};
@@ -23,7 +23,7 @@ pub struct ClipMedia {
 /// Silences FFmpeg's own stderr logging; safe to call more than once.
 pub fn init() {
     let _ = ffmpeg::init();
-    ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+    ffmpeg::log::set_level(ffmpeg::log::Level::Fatal);
 }
 
 fn seconds(ts: i64, tb: Rational) -> f64 {
@@ -37,7 +37,7 @@ fn av(e: ffmpeg::Error) -> ExtractError {
 /// Seconds from the container start (format `start_time`) to its first timestamp origin.
 fn start_seconds(ictx: &ffmpeg::format::context::Input) -> f64 {
     let start = unsafe { (*ictx.as_ptr()).start_time };
-    if start == ffmpeg::ffi::AV_NOPTS_VALUE {
+    if start == i64::MIN {
         0.0
     } else {
         start as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE)
@@ -102,7 +102,10 @@ fn decode_frame(path: &Path, t: f64, size: u32) -> Result<RgbImage, ExtractError
     let mut picked: Option<frame::Video> = None;
     let mut take = |decoder: &mut ffmpeg::decoder::Video, picked: &mut Option<frame::Video>| {
         while decoder.receive_frame(&mut decoded).is_ok() {
-            let pts = decoded.timestamp().map(|p| seconds(p, tb)).unwrap_or(f64::MIN);
+            let pts = decoded
+                .timestamp()
+                .map(|p| seconds(p, tb))
+                .unwrap_or(f64::MIN);
             if pts >= target - 1e-6 {
                 *picked = Some(decoded.clone());
                 return;
@@ -206,7 +209,10 @@ fn decode_audio(
                 decoded.set_channel_layout(ChannelLayout::default(i32::from(decoded.channels())));
             }
             if first_time.is_none() {
-                let pts = decoded.timestamp().map(|p| seconds(p, tb) - start).unwrap_or(0.0);
+                let pts = decoded
+                    .timestamp()
+                    .map(|p| seconds(p, tb) - start)
+                    .unwrap_or(0.0);
                 *first_time = Some(pts);
             }
             if resampler.is_none() {
@@ -279,7 +285,9 @@ fn decode_audio(
             available as f64 / rate
         )));
     }
-    window_samples.extend_from_slice(&samples[skip.min(samples.len())..(skip + need.min(available)).min(samples.len())]);
+    window_samples.extend_from_slice(
+        &samples[skip.min(samples.len())..(skip + need.min(available)).min(samples.len())],
+    );
     window_samples.resize(want, 0.0);
     Ok(window_samples)
 }

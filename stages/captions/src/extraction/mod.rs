@@ -86,7 +86,9 @@ pub struct ExtractJob {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExtractOutcome {
     /// Extracted now (`cached == false`) or earlier with the same key.
-    Ready { cached: bool },
+    Ready {
+        cached: bool,
+    },
     Failed(ExtractError),
 }
 
@@ -103,9 +105,13 @@ fn stamp_path(layout: &Layout, id: &SampleId) -> PathBuf {
 }
 
 /// The cache key of a clip's outputs: the video's identity (path, size, mtime), timestamp and parameters.
-fn cache_key(video: &Path, timestamp: Option<f64>, params: &ExtractParams) -> Result<String, ExtractError> {
-    let meta = std::fs::metadata(video)
-        .map_err(|_| ExtractError::Missing(video.display().to_string()))?;
+fn cache_key(
+    video: &Path,
+    timestamp: Option<f64>,
+    params: &ExtractParams,
+) -> Result<String, ExtractError> {
+    let meta =
+        std::fs::metadata(video).map_err(|_| ExtractError::Missing(video.display().to_string()))?;
     if !meta.is_file() {
         return Err(ExtractError::Missing(video.display().to_string()));
     }

@@ -158,9 +158,12 @@ impl CaptionsConfig {
 
     pub(crate) fn validate(&self) -> Result<(), InvalidValue> {
         const S: &str = "captions";
-        ensure((32..=2048).contains(&self.frame_size), S, "frame_size", || {
-            format!("{} is outside 32..=2048", self.frame_size)
-        })?;
+        ensure(
+            (32..=2048).contains(&self.frame_size),
+            S,
+            "frame_size",
+            || format!("{} is outside 32..=2048", self.frame_size),
+        )?;
         ensure(
             (8_000..=192_000).contains(&self.audio_rate),
             S,
@@ -168,14 +171,19 @@ impl CaptionsConfig {
             || format!("{} is outside 8000..=192000", self.audio_rate),
         )?;
         ensure(
-            self.audio_seconds.is_finite() && self.audio_seconds > 0.0 && self.audio_seconds <= 60.0,
+            self.audio_seconds.is_finite()
+                && self.audio_seconds > 0.0
+                && self.audio_seconds <= 60.0,
             S,
             "audio_seconds",
             || format!("{} is outside (0, 60]", self.audio_seconds),
         )?;
-        ensure((1..=100).contains(&self.jpeg_quality), S, "jpeg_quality", || {
-            format!("{} is outside 1..=100", self.jpeg_quality)
-        })?;
+        ensure(
+            (1..=100).contains(&self.jpeg_quality),
+            S,
+            "jpeg_quality",
+            || format!("{} is outside 1..=100", self.jpeg_quality),
+        )?;
         for e in &self.endpoints {
             ensure(
                 e.starts_with("http://") || e.starts_with("https://"),
@@ -211,9 +219,12 @@ impl CaptionsConfig {
             "temperature",
             || format!("{} is outside 0..=2", self.temperature),
         )?;
-        ensure((1..=8192).contains(&self.max_tokens), S, "max_tokens", || {
-            format!("{} is outside 1..=8192", self.max_tokens)
-        })?;
+        ensure(
+            (1..=8192).contains(&self.max_tokens),
+            S,
+            "max_tokens",
+            || format!("{} is outside 1..=8192", self.max_tokens),
+        )?;
         ensure(
             matches!(
                 self.response_format.as_str(),
@@ -276,7 +287,10 @@ mod tests {
             preset: "internvl2".into(),
             ..Default::default()
         };
-        assert_eq!(cfg.configured_model().as_deref(), Some("OpenGVLab/InternVL2-8B"));
+        assert_eq!(
+            cfg.configured_model().as_deref(),
+            Some("OpenGVLab/InternVL2-8B")
+        );
         assert_eq!(cfg.effective_stop_token_ids(), vec![92542, 92543]);
         let own = CaptionsConfig {
             stop_token_ids: vec![2],
@@ -292,9 +306,18 @@ mod tests {
     fn bad_values_name_the_key() {
         for (text, key) in [
             ("[captions]\npreset = \"gpt\"\n", "[captions] preset"),
-            ("[captions]\nresponse_format = \"xml\"\n", "[captions] response_format"),
-            ("[captions]\nendpoints = [\"ftp://x\"]\n", "[captions] endpoints"),
-            ("[captions]\nmax_in_flight = 0\n", "[captions] max_in_flight"),
+            (
+                "[captions]\nresponse_format = \"xml\"\n",
+                "[captions] response_format",
+            ),
+            (
+                "[captions]\nendpoints = [\"ftp://x\"]\n",
+                "[captions] endpoints",
+            ),
+            (
+                "[captions]\nmax_in_flight = 0\n",
+                "[captions] max_in_flight",
+            ),
         ] {
             let err = PipelineConfig::parse(text, Path::new("p.toml")).unwrap_err();
             assert!(format!("{err:#}").contains(key), "{err:#}");
