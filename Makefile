@@ -13,7 +13,7 @@ CARGO ?= cargo
 OASSL := target/release/oassl
 RUN := $(OASSL) --config $(CONFIG)
 
-.PHONY: setup build build-gpu data embed demo test test-suite bench-run lint fmt bench clean-data
+.PHONY: setup build build-gpu data captions embed demo test test-suite bench-run lint fmt bench clean-data
 
 ## setup: apt packages, .venv with torch 2.11.0 (libtorch), MiniLM weights (idempotent)
 setup:
@@ -30,6 +30,10 @@ build-gpu: setup
 ## data: generate AVS-Synth (videos, manifest, ground truth)
 data: build
 	$(RUN) synth
+
+## captions: stage one, frames + audio + MLLM captions (starts the local stand-in unless endpoints are set)
+captions: data
+	$(RUN) captions
 
 ## embed: stage two, text embeddings of the captions (only new caption texts are embedded)
 embed: build

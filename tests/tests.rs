@@ -1,5 +1,6 @@
 //! Integration tests: the built `oassl` binary against real files, processes and HTTP.
 
+mod captions_cli;
 mod common;
 mod embed_cli;
 mod score_maps_cli;

@@ -9,7 +9,9 @@ if ! python -c 'import sentence_transformers' 2>/dev/null; then
   echo "embed: installing sentence-transformers into .venv (baseline only)"
   pip install --quiet sentence-transformers
 fi
-cargo run --quiet --release -p oassl-embed --example throughput -- "$model" "$repeats" "$batch" cpu | tee "$out/embed.txt"
+# Built with the whole workspace so feature unification matches `make build` (no second polars build).
+cargo build --quiet --release --workspace --examples
+target/release/examples/throughput "$model" "$repeats" "$batch" cpu | tee "$out/embed.txt"
 python stages/embed/examples/throughput_reference.py "$model" "$repeats" "$batch" | tee -a "$out/embed.txt"
 ours=$(grep -v '^sentence-transformers' "$out/embed.txt" | grep -o '[0-9.]* sentences/s' | tail -1 | cut -d' ' -f1)
 ref=$(grep '^sentence-transformers' "$out/embed.txt" | grep -o '[0-9.]* sentences/s' | cut -d' ' -f1)

@@ -1,5 +1,6 @@
 //! Argument parsing and dispatch to the stage crates.
 
+mod captions;
 mod embed;
 mod info;
 mod score_maps;
@@ -33,6 +34,8 @@ pub struct Cli {
 pub enum Command {
     /// Generate the AVS-Synth dataset (videos or extracted frames + audio, manifest, ground truth).
     Synth(synth::SynthArgs),
+    /// Stage one: extract frames and audio, caption them with the MLLM.
+    Captions(captions::CaptionsArgs),
     /// Run the local OpenAI-compatible MLLM stand-in.
     MllmStub(stub::StubArgs),
     /// Stage two: embed the captions with the configured text encoder.
@@ -54,6 +57,7 @@ pub(crate) fn load(path: &std::path::Path) -> Result<(LoadedConfig, Layout)> {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Synth(args) => synth::run(&cli.config, args),
+        Command::Captions(args) => captions::run(&cli.config, args),
         Command::MllmStub(args) => stub::run(&cli.config, args),
         Command::Embed(args) => embed::run(&cli.config, args),
         Command::ScoreMaps(args) => score_maps::run(args),

@@ -3,6 +3,7 @@
 //! Unknown keys are refused (`deny_unknown_fields` on every section) and every bad value is reported with its
 //! `[section] key` and the file, so a typo never silently falls back to a default.
 
+mod captions;
 mod embed;
 mod stub;
 mod synth;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub use captions::{preset, CaptionsConfig, ModelPreset, PRESETS};
 pub use embed::EmbedConfig;
 pub use stub::StubConfig;
 pub use synth::SynthConfig;
@@ -24,6 +26,7 @@ pub struct PipelineConfig {
     pub synth: SynthConfig,
     pub stub: StubConfig,
     pub embed: EmbedConfig,
+    pub captions: CaptionsConfig,
 }
 
 /// `[data]`: where the pipeline's files live.
@@ -153,6 +156,7 @@ impl PipelineConfig {
         self.synth.validate()?;
         self.stub.validate()?;
         self.embed.validate()?;
+        self.captions.validate()?;
         Ok(())
     }
 }

@@ -1,0 +1,252 @@
+//! Extraction: per clip, the frame at the centre (or the manifest timestamp) as a JPEG at the training size, and
+//! the mono audio window around it as a WAV at the configured rate.
+//!
+//! Outputs are cached: a stamp file per clip (`extract/stamps/<id>.json`) records the key of what produced them
+//! (video path, size, mtime, timestamp, parameters); a rerun with the same key re-extracts nothing. Clips run in
+//! parallel on a rayon pool, each worker opening its own demuxer and decoders. Built without the `ffmpeg`
+//! feature, only clips that are already extracted (frame and audio present) can be used.
+
+#[cfg(feature = "ffmpeg")]
+pub mod decode;
+
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use oassl_pipeline::atomic;
+use oassl_pipeline::config::CaptionsConfig;
+use oassl_pipeline::fingerprint::hash_json;
+use oassl_pipeline::{Layout, SampleId};
+
+/// Version of the extraction code's output; part of every cache key.
+const EXTRACTOR_VERSION: u32 = 1;
+
+/// What extraction produces, from `[captions]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractParams {
+    pub frame_size: u32,
+    pub audio_rate: u32,
+    pub audio_seconds: f64,
+    pub jpeg_quality: u8,
+}
+
+impl ExtractParams {
+    pub fn from_config(cfg: &CaptionsConfig) -> Self {
+        Self {
+            frame_size: cfg.frame_size,
+            audio_rate: cfg.audio_rate,
+            audio_seconds: cfg.audio_seconds,
+            jpeg_quality: cfg.jpeg_quality,
+        }
+    }
+}
+
+/// Why a clip could not be extracted; the text lands in the row's `error`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExtractError {
+    #[error("video file not found: {0}")]
+    Missing(String),
+    #[error("cannot open video: {0}")]
+    Open(String),
+    #[error("no video stream")]
+    NoVideo,
+    #[error("no audio stream")]
+    NoAudio,
+    #[error("no decodable video frame")]
+    NoFrame,
+    #[error("no decodable audio frame")]
+    NoAudioFrames,
+    #[error("clip too short: {0}")]
+    TooShort(String),
+    #[error("timestamp {0} s is past the clip end ({1:.3} s)")]
+    Timestamp(f64, f64),
+    #[error("decoding failed: {0}")]
+    Decode(String),
+    #[error("no video in the manifest and no extracted frame and audio")]
+    NothingToUse,
+    #[error("this build has no FFmpeg support (feature `ffmpeg`); extract on a host that has it")]
+    NoFfmpeg,
+    #[error("writing outputs: {0}")]
+    Write(String),
+}
+
+/// One clip to extract.
+#[derive(Debug, Clone)]
+pub struct ExtractJob {
+    pub id: SampleId,
+    pub video: Option<PathBuf>,
+    pub timestamp: Option<f64>,
+}
+
+/// What happened to one clip.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExtractOutcome {
+    /// Extracted now (`cached == false`) or earlier with the same key.
+    Ready {
+        cached: bool,
+    },
+    Failed(ExtractError),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Stamp {
+    key: String,
+}
+
+fn stamp_path(layout: &Layout, id: &SampleId) -> PathBuf {
+    layout
+        .extract_dir()
+        .join("stamps")
+        .join(format!("{id}.json"))
+}
+
+/// The cache key of a clip's outputs: the video's identity (path, size, mtime), timestamp and parameters.
+fn cache_key(
+    video: &Path,
+    timestamp: Option<f64>,
+    params: &ExtractParams,
+) -> Result<String, ExtractError> {
+    let meta =
+        std::fs::metadata(video).map_err(|_| ExtractError::Missing(video.display().to_string()))?;
+    if !meta.is_file() {
+        return Err(ExtractError::Missing(video.display().to_string()));
+    }
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    hash_json(&(
+        EXTRACTOR_VERSION,
+        video.to_string_lossy(),
+        meta.len(),
+        mtime.to_string(),
+        timestamp,
+        params,
+    ))
+    .map_err(|e| ExtractError::Write(e.to_string()))
+}
+
+fn is_cached(layout: &Layout, id: &SampleId, key: &str) -> bool {
+    let fresh = std::fs::read(stamp_path(layout, id))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Stamp>(&b).ok())
+        .is_some_and(|s| s.key == key);
+    fresh && layout.frame(id).is_file() && layout.audio(id).is_file()
+}
+
+/// Extracts one clip (or finds it cached).
+pub fn extract_one(
+    job: &ExtractJob,
+    layout: &Layout,
+    params: &ExtractParams,
+    force: bool,
+) -> ExtractOutcome {
+    let Some(video) = &job.video else {
+        // Written already extracted (AVS-Synth `--layout extracted`, or a pre-extracted dataset).
+        return if layout.frame(&job.id).is_file() && layout.audio(&job.id).is_file() {
+            ExtractOutcome::Ready { cached: true }
+        } else {
+            ExtractOutcome::Failed(ExtractError::NothingToUse)
+        };
+    };
+    let key = match cache_key(video, job.timestamp, params) {
+        Ok(k) => k,
+        Err(e) => return ExtractOutcome::Failed(e),
+    };
+    if !force && is_cached(layout, &job.id, &key) {
+        return ExtractOutcome::Ready { cached: true };
+    }
+    match extract_fresh(video, job, layout, params) {
+        Ok(()) => match atomic::write_json(&stamp_path(layout, &job.id), &Stamp { key }) {
+            Ok(()) => ExtractOutcome::Ready { cached: false },
+            Err(e) => ExtractOutcome::Failed(ExtractError::Write(format!("{e:#}"))),
+        },
+        Err(e) => ExtractOutcome::Failed(e),
+    }
+}
+
+#[cfg(feature = "ffmpeg")]
+fn extract_fresh(
+    video: &Path,
+    job: &ExtractJob,
+    layout: &Layout,
+    params: &ExtractParams,
+) -> Result<(), ExtractError> {
+    let media = decode::decode_clip(video, job.timestamp, params)?;
+    write_outputs(layout, &job.id, &media.frame, &media.audio, params)
+        .map_err(|e| ExtractError::Write(format!("{e:#}")))
+}
+
+#[cfg(not(feature = "ffmpeg"))]
+fn extract_fresh(
+    _video: &Path,
+    _job: &ExtractJob,
+    _layout: &Layout,
+    _params: &ExtractParams,
+) -> Result<(), ExtractError> {
+    Err(ExtractError::NoFfmpeg)
+}
+
+/// Writes a clip's frame JPEG and audio WAV (16-bit PCM), each atomically.
+pub fn write_outputs(
+    layout: &Layout,
+    id: &SampleId,
+    frame: &image::RgbImage,
+    audio: &[f32],
+    params: &ExtractParams,
+) -> Result<()> {
+    atomic::write_with(&layout.frame(id), |w| {
+        frame
+            .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+                w,
+                params.jpeg_quality,
+            ))
+            .context("encoding JPEG")
+    })?;
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: params.audio_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    atomic::write_with(&layout.audio(id), |w| {
+        let mut writer = hound::WavWriter::new(w, spec).context("starting WAV")?;
+        for &s in audio {
+            let v = (s.clamp(-1.0, 1.0) * 32767.0).round() as i16;
+            writer.write_sample(v)?;
+        }
+        writer.finalize().context("finishing WAV")
+    })
+}
+
+/// Extracts every job on a pool of `threads` workers (0 = one per core), in job order.
+pub fn extract_all(
+    jobs: &[ExtractJob],
+    layout: &Layout,
+    params: &ExtractParams,
+    threads: usize,
+    force: bool,
+    bar: &ProgressBar,
+) -> Result<Vec<ExtractOutcome>> {
+    #[cfg(feature = "ffmpeg")]
+    decode::init();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("starting the extraction workers")?;
+    Ok(pool.install(|| {
+        jobs.par_iter()
+            .map(|job| {
+                let out = extract_one(job, layout, params, force);
+                bar.inc(1);
+                out
+            })
+            .collect()
+    }))
+}

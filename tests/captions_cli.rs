@@ -1,0 +1,360 @@
+//! `oassl captions` end to end against the MLLM stand-in over real HTTP: happy path, faults, `kill -9` and
+//! resume, prompt changes, shards, bad inputs and replayed answers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use oassl_pipeline::config::StubConfig;
+use oassl_pipeline::manifest::Manifest;
+use oassl_pipeline::tables::read_captions;
+
+use crate::common::{assert_ok, Workspace, TINY_SYNTH};
+
+fn repo_prompt() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts/oa-ssl-table5.txt")
+}
+
+/// A workspace with a tiny AVS-Synth and `[captions]` lines added to the config.
+fn synth_workspace(captions: &str) -> Workspace {
+    let prompt = repo_prompt();
+    let toml = format!(
+        "{TINY_SYNTH}\n[captions]\nprompt_file = {:?}\nbackoff_ms = 5\nbackoff_max_ms = 50\n{captions}\n",
+        prompt.to_string_lossy()
+    );
+    let ws = Workspace::with_config(&toml);
+    assert_ok(&ws.oassl(&["synth"]));
+    ws
+}
+
+fn endpoint_lines(stub: &oassl_stub::StubHandle) -> String {
+    format!(
+        "endpoints = [{:?}]\nmodel = \"oassl-stub\"",
+        stub.base_url()
+    )
+}
+
+fn captions_table(ws: &Workspace) -> Vec<oassl_pipeline::tables::CaptionRow> {
+    read_captions(&ws.data().join("captions/captions.parquet")).expect("captions table")
+}
+
+fn assert_all_ok(ws: &Workspace, n: usize) {
+    let rows = captions_table(ws);
+    assert_eq!(rows.len(), n);
+    let mut ids: Vec<_> = rows.iter().map(|r| r.sample_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "duplicate rows");
+    for r in &rows {
+        assert_eq!(r.status, "ok", "{r:?}");
+        assert_eq!(r.foreground.len(), r.labels.len(), "{r:?}");
+        assert!(r.foreground.iter().all(|f| f.starts_with("an image of")));
+        assert!(!r.background.is_empty());
+    }
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn happy_path_with_the_built_in_stand_in_then_up_to_date() {
+    let ws = synth_workspace("");
+    let out = ws.oassl(&["captions"]);
+    assert_ok(&out);
+    assert_all_ok(&ws, 10);
+    // The played object's colour word is in the foreground caption of its label.
+    for r in captions_table(&ws) {
+        for (label, fg) in r.labels.iter().zip(&r.foreground) {
+            assert!(fg.contains(label.as_str()), "{label} / {fg}");
+        }
+    }
+    let manifest = Manifest::read(&ws.data().join("dataset/manifest.csv")).unwrap();
+    for row in &manifest.rows {
+        let frame = image::open(ws.data().join(format!("extract/frames/{}.jpg", row.id))).unwrap();
+        assert_eq!((frame.width(), frame.height()), (224, 224));
+        let wav = hound::WavReader::open(ws.data().join(format!("extract/audio/{}.wav", row.id)))
+            .unwrap();
+        assert_eq!(wav.spec().sample_rate, 22050);
+        assert_eq!(wav.len(), 3 * 22050);
+    }
+    let again = ws.oassl(&["captions"]);
+    assert_ok(&again);
+    assert!(stdout(&again).contains("up to date"), "{}", stdout(&again));
+}
+
+#[test]
+fn server_errors_and_malformed_answers_all_end_ok() {
+    let stub = oassl_stub::spawn(
+        &StubConfig {
+            rate_500: 0.1,
+            rate_503: 0.1,
+            malformed_rate: 0.1,
+            fenced_rate: 0.3,
+            prose_rate: 0.3,
+            seed: 3,
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    let ws = synth_workspace(&format!("{}\nmax_reasks = 5\n", endpoint_lines(&stub)));
+    let out = ws.oassl(&["captions"]);
+    assert_ok(&out);
+    assert_all_ok(&ws, 10);
+    let stats = stub.stats();
+    assert!(
+        stats.injected_errors > 0 || stats.chat_requests > 10,
+        "{stats:?}"
+    );
+}
+
+fn journal_lines(ws: &Workspace) -> usize {
+    std::fs::read_to_string(ws.data().join("captions/journal.jsonl"))
+        .map(|t| t.lines().filter(|l| l.ends_with('}')).count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn kill_mid_run_then_rerun_requests_only_unfinished_samples() {
+    let stub = oassl_stub::spawn(
+        &StubConfig {
+            latency_ms: 150,
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    let ws = synth_workspace(&format!("{}\nmax_in_flight = 2\n", endpoint_lines(&stub)));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oassl"))
+        .arg("--config")
+        .arg(ws.config())
+        .arg("captions")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while journal_lines(&ws) < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let finished = journal_lines(&ws);
+    assert!(
+        (3..10).contains(&finished),
+        "{finished} finished before the kill"
+    );
+    let before = stub.stats().chat_requests;
+    let out = ws.oassl(&["captions"]);
+    assert_ok(&out);
+    assert_all_ok(&ws, 10);
+    let requested = stub.stats().chat_requests - before;
+    assert_eq!(
+        requested as usize,
+        10 - finished,
+        "finished samples were requested again"
+    );
+}
+
+#[test]
+fn prompt_change_re_requests_captions_only_and_revert_is_free() {
+    let stub = oassl_stub::spawn(&StubConfig::default(), None).unwrap();
+    let ws = synth_workspace(&endpoint_lines(&stub));
+    // Point the config at an editable copy of the prompt.
+    let prompt = ws.path().join("prompt.txt");
+    let original = std::fs::read_to_string(repo_prompt()).unwrap();
+    std::fs::write(&prompt, &original).unwrap();
+    let cfg = std::fs::read_to_string(ws.config()).unwrap();
+    let cfg = cfg.replace(
+        &format!("{:?}", repo_prompt().to_string_lossy()),
+        "\"prompt.txt\"",
+    );
+    std::fs::write(ws.config(), cfg).unwrap();
+    assert_ok(&ws.oassl(&["captions"]));
+    assert_eq!(stub.stats().chat_requests, 10);
+    std::fs::write(
+        &prompt,
+        original.replace("Analyze the provided image", "Look at the image"),
+    )
+    .unwrap();
+    let out = ws.oassl(&["captions"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("extraction 0 new, 10 cached"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(stub.stats().chat_requests, 20);
+    std::fs::write(&prompt, &original).unwrap();
+    let out = ws.oassl(&["captions"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("10 cached, 0 requested"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(stub.stats().chat_requests, 20);
+    assert_all_ok(&ws, 10);
+}
+
+#[test]
+fn shards_then_merge_give_one_row_per_sample() {
+    let stub = oassl_stub::spawn(&StubConfig::default(), None).unwrap();
+    let ws = synth_workspace(&endpoint_lines(&stub));
+    let out = ws.oassl(&["captions", "--shard", "0/2"]);
+    assert_ok(&out);
+    let out = ws.oassl(&["captions", "--shard", "1/2"]);
+    assert_ok(&out);
+    assert_eq!(stub.stats().chat_requests, 10);
+    let out = ws.oassl(&["captions", "--merge"]);
+    assert_ok(&out);
+    assert_eq!(stub.stats().chat_requests, 10);
+    assert_all_ok(&ws, 10);
+}
+
+#[test]
+fn bad_inputs_fail_their_rows_and_the_exit_code() {
+    let ws = synth_workspace("");
+    let dataset = ws.data().join("dataset");
+    let mut manifest = Manifest::read(&dataset.join("manifest.csv")).unwrap();
+    manifest.rows.truncate(2);
+    std::fs::write(dataset.join("corrupt.mp4"), b"not a video").unwrap();
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=8:duration=4",
+        ])
+        .arg(dataset.join("silent.mp4"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=8:duration=0.4",
+        ])
+        .args(["-f", "lavfi", "-i", "sine=duration=0.4", "-shortest"])
+        .arg(dataset.join("short.mp4"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let template = manifest.rows[0].clone();
+    for (id, video) in [
+        ("missing", "nope.mp4"),
+        ("corrupt", "corrupt.mp4"),
+        ("silent", "silent.mp4"),
+        ("short", "short.mp4"),
+    ] {
+        let mut row = template.clone();
+        row.id = oassl_pipeline::SampleId::parse(id).unwrap();
+        row.video = Some(video.into());
+        manifest.rows.push(row);
+    }
+    manifest.write(&dataset.join("manifest.csv")).unwrap();
+    let out = ws.oassl(&["captions"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = captions_table(&ws);
+    assert_eq!(rows.len(), 6);
+    let keys =
+        oassl_captions::table::read_keys(&ws.data().join("captions/captions.parquet")).unwrap();
+    let error_of = |id: &str| keys.iter().find(|k| k.0 == id).unwrap().2.clone();
+    assert!(rows[..2].iter().all(|r| r.status == "ok"));
+    assert!(rows[2..].iter().all(|r| r.status == "failed"));
+    assert!(
+        error_of("missing").contains("not found"),
+        "{}",
+        error_of("missing")
+    );
+    assert!(
+        error_of("corrupt").contains("cannot open"),
+        "{}",
+        error_of("corrupt")
+    );
+    assert!(
+        error_of("silent").contains("no audio stream"),
+        "{}",
+        error_of("silent")
+    );
+    assert!(
+        error_of("short").contains("too short"),
+        "{}",
+        error_of("short")
+    );
+
+    // A hostile id refuses the manifest: nothing is written outside the data folder.
+    let text = std::fs::read_to_string(dataset.join("manifest.csv")).unwrap();
+    std::fs::write(
+        dataset.join("manifest.csv"),
+        text.replace("missing,", "../../escape,"),
+    )
+    .unwrap();
+    let out = ws.oassl(&["captions"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("../../escape"));
+    assert!(!ws.path().join("escape.jpg").exists() && !ws.path().join("extract").exists());
+}
+
+#[test]
+fn replayed_fenced_truncated_and_list_vs_string_answers() {
+    let ws = synth_workspace("");
+    let dataset = ws.data().join("dataset");
+    let mut manifest = Manifest::read(&dataset.join("manifest.csv")).unwrap();
+    let single = manifest
+        .rows
+        .iter()
+        .find(|r| r.labels.len() == 1)
+        .unwrap()
+        .clone();
+    let duet = manifest
+        .rows
+        .iter()
+        .find(|r| r.labels.len() == 2)
+        .unwrap()
+        .clone();
+    manifest.rows = vec![single, duet];
+    manifest.write(&dataset.join("manifest.csv")).unwrap();
+    let replay = ws.path().join("replay.jsonl");
+    let lines = [
+        // Sample 1 (one label): truncated, then fenced with a one-item list.
+        serde_json::json!({"content": "{\"foreground\": \"an image of a dr"}),
+        serde_json::json!({"content": "```json\n{\"foreground\": [\"an image of a drum\"], \"background\": \"an image of a wall\"}\n```"}),
+        // Sample 2 (two labels): a string where a list of two is needed, then prose around a list.
+        serde_json::json!({"content": "{\"foreground\": \"an image of a horn\", \"background\": \"x\"}"}),
+        serde_json::json!({"content": "Here you go: {\"foreground\": [\"an image of a\", \"an image of b\"], \"background\": \"an image of c\"} Thanks"}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&replay, text).unwrap();
+    let stub = oassl_stub::spawn(&StubConfig::default(), Some(&replay)).unwrap();
+    let cfg = std::fs::read_to_string(ws.config()).unwrap();
+    std::fs::write(
+        ws.config(),
+        format!("{cfg}{}\nmax_in_flight = 1\n", endpoint_lines(&stub)),
+    )
+    .unwrap();
+    let out = ws.oassl(&["captions"]);
+    assert_ok(&out);
+    let rows = captions_table(&ws);
+    assert_eq!(rows[0].foreground, vec!["an image of a drum".to_string()]);
+    assert_eq!(rows[0].background, "an image of a wall");
+    assert_eq!(
+        rows[1].foreground,
+        vec!["an image of a".to_string(), "an image of b".to_string()]
+    );
+    assert_eq!(stub.stats().chat_requests, 4);
+}
