@@ -13,7 +13,7 @@ CARGO ?= cargo
 OASSL := target/release/oassl
 RUN := $(OASSL) --config $(CONFIG)
 
-.PHONY: setup build build-gpu data demo test test-suite lint fmt bench clean-data
+.PHONY: setup build build-gpu data demo test test-suite lint fmt bench clean-data train eval
 
 ## setup: apt packages, .venv with torch 2.11.0 (libtorch), MiniLM weights (idempotent)
 setup:
@@ -30,6 +30,14 @@ build-gpu: setup
 ## data: generate AVS-Synth (videos, manifest, ground truth)
 data: build
 	$(RUN) synth
+
+## train: stage three, the OA-SSL training run (`--resume` continues an interrupted one: make train ARGS=--resume)
+train: build
+	$(RUN) train $(ARGS)
+
+## eval: the trained model on the test splits: metrics JSON, results table, gallery
+eval: build
+	$(RUN) eval
 
 ## demo: setup + data + every stage, end to end, on the default config
 demo: data

@@ -4,8 +4,10 @@
 //! `[section] key` and the file, so a typo never silently falls back to a default.
 
 mod embed;
+mod eval;
 mod stub;
 mod synth;
+mod train;
 
 use std::path::{Path, PathBuf};
 
@@ -13,8 +15,10 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 pub use embed::EmbedConfig;
+pub use eval::EvalConfig;
 pub use stub::StubConfig;
 pub use synth::SynthConfig;
+pub use train::{TrainConfig, TrainLossConfig};
 
 /// The whole `pipeline.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -24,6 +28,8 @@ pub struct PipelineConfig {
     pub synth: SynthConfig,
     pub stub: StubConfig,
     pub embed: EmbedConfig,
+    pub train: TrainConfig,
+    pub eval: EvalConfig,
 }
 
 /// `[data]`: where the pipeline's files live.
@@ -153,6 +159,8 @@ impl PipelineConfig {
         self.synth.validate()?;
         self.stub.validate()?;
         self.embed.validate()?;
+        self.train.validate()?;
+        self.eval.validate()?;
         Ok(())
     }
 }
@@ -195,6 +203,21 @@ mod tests {
             msg.contains("p.toml") && msg.contains("[synth] width"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn train_and_eval_sections_refuse_unknown_keys() {
+        let err = PipelineConfig::parse("[train.loss]\nlambda3 = 1.0\n", Path::new("p.toml")).unwrap_err();
+        assert!(format!("{err:#}").contains("lambda3"), "{err:#}");
+        let err = PipelineConfig::parse("[eval]\nprotocl = \"lvs\"\n", Path::new("p.toml")).unwrap_err();
+        assert!(format!("{err:#}").contains("protocl"), "{err:#}");
+        let err = PipelineConfig::parse("[train]\nmethod = \"x\"\n", Path::new("p.toml")).unwrap_err();
+        assert!(format!("{err:#}").contains("[train] method"), "{err:#}");
+        let err =
+            PipelineConfig::parse("[train.loss]\nsinkhorn_epsilon = 0.0\n", Path::new("p.toml")).unwrap_err();
+        assert!(format!("{err:#}").contains("[train.loss] sinkhorn_epsilon"), "{err:#}");
+        let ok = PipelineConfig::parse("[train.loss]\nlambda2 = 0.5\n", Path::new("p.toml")).unwrap();
+        assert_eq!(ok.train.loss.lambda2, 0.5);
     }
 
     #[test]
