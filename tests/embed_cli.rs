@@ -9,7 +9,11 @@ use crate::common::{assert_ok, Workspace};
 
 fn minilm() -> String {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/models/all-MiniLM-L6-v2");
-    assert!(dir.join("model.safetensors").is_file(), "run `make setup` first: {} is missing", dir.display());
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "run `make setup` first: {} is missing",
+        dir.display()
+    );
     dir.display().to_string()
 }
 
@@ -29,18 +33,40 @@ fn stdout(o: &std::process::Output) -> String {
 
 #[test]
 fn embeds_distinct_texts_once_and_incrementally() {
-    let ws = Workspace::with_config(&format!("[embed]\nmodel_dir = \"{}\"\nbatch_size = 4\ndevice = \"cpu\"\n", minilm()));
+    let ws = Workspace::with_config(&format!(
+        "[embed]\nmodel_dir = \"{}\"\nbatch_size = 4\ndevice = \"cpu\"\n",
+        minilm()
+    ));
     let captions = ws.data().join("captions/captions.parquet");
     let mut rows = vec![
-        row("s1", &["red drum"], &["an image of a red drum being played"], "an image of a silent blue piano", "ok"),
-        row("s2", &["red drum", "blue piano"], &["an image of a red drum being played", "an image of a blue piano being played"], "an image of a silent blue piano", "ok"),
+        row(
+            "s1",
+            &["red drum"],
+            &["an image of a red drum being played"],
+            "an image of a silent blue piano",
+            "ok",
+        ),
+        row(
+            "s2",
+            &["red drum", "blue piano"],
+            &[
+                "an image of a red drum being played",
+                "an image of a blue piano being played",
+            ],
+            "an image of a silent blue piano",
+            "ok",
+        ),
         row("s3", &["cyan flute"], &[], "", "failed"),
     ];
     write_captions_minimal(&captions, &rows).unwrap();
     let out = ws.oassl(&["embed"]);
     assert_ok(&out);
     // 3 distinct texts across 2 ok samples.
-    assert!(stdout(&out).contains("2 samples, 3 distinct texts: 0 cached, 3 embedded"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("2 samples, 3 distinct texts: 0 cached, 3 embedded"),
+        "{}",
+        stdout(&out)
+    );
     let texts = read_sample_texts(&ws.data().join("embed/sample_text.parquet")).unwrap();
     assert_eq!(texts.len(), 2);
     assert_eq!(texts[1].foreground.len(), 2);
@@ -48,7 +74,12 @@ fn embeds_distinct_texts_once_and_incrementally() {
     // The same caption gives the same vector wherever it appears, and vectors are unit length.
     assert_eq!(texts[0].foreground[0], texts[1].foreground[0]);
     assert_eq!(texts[0].background, texts[1].background);
-    let norm: f32 = texts[0].background.iter().map(|v| v * v).sum::<f32>().sqrt();
+    let norm: f32 = texts[0]
+        .background
+        .iter()
+        .map(|v| v * v)
+        .sum::<f32>()
+        .sqrt();
     assert!((norm - 1.0).abs() < 1e-4);
 
     let again = ws.oassl(&["embed"]);
@@ -60,7 +91,11 @@ fn embeds_distinct_texts_once_and_incrementally() {
     write_captions_minimal(&captions, &rows).unwrap();
     let out = ws.oassl(&["embed"]);
     assert_ok(&out);
-    assert!(stdout(&out).contains("4 distinct texts: 3 cached, 1 embedded"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("4 distinct texts: 3 cached, 1 embedded"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

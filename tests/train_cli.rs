@@ -51,7 +51,14 @@ fn tiny_run_trains_reports_up_to_date_and_evaluates() {
     let mut table: BTreeMap<String, Vec<f32>> = BTreeMap::new();
     let mut vector = |s: &str| {
         let n = table.len() as f32;
-        table.entry(s.to_string()).or_insert_with(|| (0..8).map(|i| ((i as f32 + 1.0) * (n + 1.0)).sin()).collect()).clone()
+        table
+            .entry(s.to_string())
+            .or_insert_with(|| {
+                (0..8)
+                    .map(|i| ((i as f32 + 1.0) * (n + 1.0)).sin())
+                    .collect()
+            })
+            .clone()
     };
     let rows: Vec<SampleText> = manifest
         .rows
@@ -75,8 +82,16 @@ fn tiny_run_trains_reports_up_to_date_and_evaluates() {
     let out = ws.oassl(&["eval"]);
     assert_ok(&out);
     let text = stdout(&out);
-    assert!(text.contains("centre prior") && text.contains("random map"), "{text}");
-    for f in ["metrics.json", "results.md", "gallery.png", "maps.safetensors"] {
+    assert!(
+        text.contains("centre prior") && text.contains("random map"),
+        "{text}"
+    );
+    for f in [
+        "metrics.json",
+        "results.md",
+        "gallery.png",
+        "maps.safetensors",
+    ] {
         assert!(ws.data().join("eval").join(f).is_file(), "{f}");
     }
 }

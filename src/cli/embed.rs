@@ -21,7 +21,10 @@ pub fn run(config: &Path, args: EmbedArgs) -> Result<ExitCode> {
     let model_dir = loaded.resolve(&cfg.model_dir);
     let summary = run_stage(cfg, &model_dir, &layout, &RunOptions { force: args.force })?;
     if summary.up_to_date {
-        println!("embed: up to date ({})", layout.stage_lock("embed").display());
+        println!(
+            "embed: up to date ({})",
+            layout.stage_lock("embed").display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     println!(

@@ -47,6 +47,10 @@ pub fn run(config: &Path, args: LabelCaptionsArgs) -> Result<ExitCode> {
         })
         .collect();
     write_captions_minimal(&out, &rows)?;
-    println!("label captions: {} samples -> {}", rows.len(), out.display());
+    println!(
+        "label captions: {} samples -> {}",
+        rows.len(),
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -24,8 +24,8 @@ pub struct TrainArgs {
 pub fn run(config: &Path, args: TrainArgs) -> Result<ExitCode> {
     let (loaded, layout) = super::load(config)?;
     let cfg = &loaded.config.train;
-    let visual_weights = (!cfg.visual_weights.as_os_str().is_empty())
-        .then(|| loaded.resolve(&cfg.visual_weights));
+    let visual_weights =
+        (!cfg.visual_weights.as_os_str().is_empty()).then(|| loaded.resolve(&cfg.visual_weights));
     let opts = TrainOptions {
         resume: args.resume,
         force: args.force,

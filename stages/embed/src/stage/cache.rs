@@ -33,7 +33,10 @@ impl EmbeddingCache {
         match self.dim {
             None => self.dim = Some(vector.len()),
             Some(d) if d != vector.len() => {
-                bail!("embedding of width {} where the cache has width {d}", vector.len())
+                bail!(
+                    "embedding of width {} where the cache has width {d}",
+                    vector.len()
+                )
             }
             Some(_) => {}
         }
@@ -159,7 +162,12 @@ fn read_into(path: &Path, cache: &mut EmbeddingCache) -> Result<()> {
     let array = column
         .array()
         .map_err(anyhow::Error::from)
-        .with_context(|| format!("{}: column `embedding` is not a fixed-size array", path.display()))?;
+        .with_context(|| {
+            format!(
+                "{}: column `embedding` is not a fixed-size array",
+                path.display()
+            )
+        })?;
     let dim = array.width();
     let inner = array.get_inner();
     let values = inner
@@ -168,7 +176,12 @@ fn read_into(path: &Path, cache: &mut EmbeddingCache) -> Result<()> {
         .with_context(|| format!("{}: embeddings are not f32", path.display()))?;
     let flat: Vec<f32> = values.iter().map(|v| v.unwrap_or(f32::NAN)).collect();
     if flat.len() != dim * df.height() {
-        bail!("{}: {} values for {} rows of width {dim}", path.display(), flat.len(), df.height());
+        bail!(
+            "{}: {} values for {} rows of width {dim}",
+            path.display(),
+            flat.len(),
+            df.height()
+        );
     }
     for (i, vector) in flat.chunks(dim).enumerate() {
         let text = texts.get(i).unwrap_or_default().to_string();
@@ -188,7 +201,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = CacheFiles::new(dir.path(), "bert-abc");
         files.write_part(&[("a".into(), vec![1.0, 2.0])]).unwrap();
-        files.write_part(&[("b".into(), vec![3.0, 4.0]), ("a".into(), vec![1.0, 2.0])]).unwrap();
+        files
+            .write_part(&[("b".into(), vec![3.0, 4.0]), ("a".into(), vec![1.0, 2.0])])
+            .unwrap();
         let cache = files.load().unwrap();
         assert_eq!(cache.vectors.len(), 2);
         assert_eq!(cache.get("b"), Some(&vec![3.0, 4.0]));

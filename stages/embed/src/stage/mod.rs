@@ -87,17 +87,27 @@ fn model_files(model_dir: &Path) -> Vec<PathBuf> {
 
 fn bar(n: usize) -> ProgressBar {
     let bar = ProgressBar::new(n as u64);
-    if let Ok(style) = ProgressStyle::with_template("embed {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec}") {
+    if let Ok(style) = ProgressStyle::with_template(
+        "embed {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec}",
+    ) {
         bar.set_style(style);
     }
     bar
 }
 
 /// Runs stage two.
-pub fn run(cfg: &EmbedConfig, model_dir: &Path, layout: &Layout, opts: &RunOptions) -> Result<Summary> {
+pub fn run(
+    cfg: &EmbedConfig,
+    model_dir: &Path,
+    layout: &Layout,
+    opts: &RunOptions,
+) -> Result<Summary> {
     let captions = layout.captions();
     if !captions.exists() {
-        bail!("captions table {} not found: run `make captions` first", captions.display());
+        bail!(
+            "captions table {} not found: run `make captions` first",
+            captions.display()
+        );
     }
     if !model_dir.is_dir() {
         bail!(
@@ -118,7 +128,11 @@ pub fn run(cfg: &EmbedConfig, model_dir: &Path, layout: &Layout, opts: &RunOptio
             ..Summary::default()
         });
     }
-    let reason = if opts.force { "forced".to_string() } else { staleness.to_string() };
+    let reason = if opts.force {
+        "forced".to_string()
+    } else {
+        staleness.to_string()
+    };
     tracing::info!("embed: running ({reason})");
 
     let rows = read_captions(&captions)?;
@@ -132,7 +146,12 @@ pub fn run(cfg: &EmbedConfig, model_dir: &Path, layout: &Layout, opts: &RunOptio
     }
     let mut texts: Vec<String> = ok
         .iter()
-        .flat_map(|r| r.foreground.iter().cloned().chain(std::iter::once(r.background.clone())))
+        .flat_map(|r| {
+            r.foreground
+                .iter()
+                .cloned()
+                .chain(std::iter::once(r.background.clone()))
+        })
         .collect();
     texts.sort();
     texts.dedup();
@@ -142,7 +161,11 @@ pub fn run(cfg: &EmbedConfig, model_dir: &Path, layout: &Layout, opts: &RunOptio
         .with_context(|| format!("loading the text encoder from {}", model_dir.display()))?;
     let files = CacheFiles::new(&embed_dir, encoder.fingerprint());
     let mut cache = files.load()?;
-    let missing: Vec<String> = texts.iter().filter(|t| cache.get(t).is_none()).cloned().collect();
+    let missing: Vec<String> = texts
+        .iter()
+        .filter(|t| cache.get(t).is_none())
+        .cloned()
+        .collect();
     let cached = texts.len() - missing.len();
     let started = Instant::now();
     let progress = bar(missing.len());
@@ -174,7 +197,10 @@ pub fn run(cfg: &EmbedConfig, model_dir: &Path, layout: &Layout, opts: &RunOptio
         .iter()
         .map(|t| Ok((t.clone(), vector(t)?)))
         .collect::<Result<_>>()?;
-    write_rows(&embeddings_path, in_use.iter().map(|(t, v)| (t.as_str(), v.as_slice())))?;
+    write_rows(
+        &embeddings_path,
+        in_use.iter().map(|(t, v)| (t.as_str(), v.as_slice())),
+    )?;
     let sample_texts: Vec<SampleText> = ok
         .iter()
         .map(|r| {
@@ -189,7 +215,11 @@ pub fn run(cfg: &EmbedConfig, model_dir: &Path, layout: &Layout, opts: &RunOptio
             Ok(SampleText {
                 sample_id: r.sample_id.clone(),
                 labels: r.labels.clone(),
-                foreground: r.foreground.iter().map(|t| vector(t)).collect::<Result<_>>()?,
+                foreground: r
+                    .foreground
+                    .iter()
+                    .map(|t| vector(t))
+                    .collect::<Result<_>>()?,
                 background: vector(&r.background)?,
             })
         })
@@ -206,7 +236,11 @@ pub fn run(cfg: &EmbedConfig, model_dir: &Path, layout: &Layout, opts: &RunOptio
         cached,
         embedded: missing.len(),
         truncated,
-        sentences_per_second: if seconds > 0.0 { missing.len() as f64 / seconds } else { 0.0 },
+        sentences_per_second: if seconds > 0.0 {
+            missing.len() as f64 / seconds
+        } else {
+            0.0
+        },
     };
     let mut counts = BTreeMap::new();
     counts.insert("samples".to_string(), summary.samples as u64);
@@ -218,8 +252,14 @@ pub fn run(cfg: &EmbedConfig, model_dir: &Path, layout: &Layout, opts: &RunOptio
         stage: "embed".into(),
         oassl_version: env!("CARGO_PKG_VERSION").into(),
         config_hash,
-        deps: deps.iter().map(|p| FileDigest::of(p)).collect::<Result<_>>()?,
-        outs: vec![FileDigest::of(&embeddings_path)?, FileDigest::of(&sample_text_path)?],
+        deps: deps
+            .iter()
+            .map(|p| FileDigest::of(p))
+            .collect::<Result<_>>()?,
+        outs: vec![
+            FileDigest::of(&embeddings_path)?,
+            FileDigest::of(&sample_text_path)?,
+        ],
         counts,
         finished_at: stage_lock::now_stamp(),
     };

@@ -48,23 +48,37 @@ impl Default for EmbedConfig {
 impl EmbedConfig {
     pub(crate) fn validate(&self) -> Result<(), InvalidValue> {
         const S: &str = "embed";
-        ensure(matches!(self.encoder.as_str(), "bert" | "clip"), S, "encoder", || {
-            format!("{:?} is not one of bert, clip", self.encoder)
-        })?;
+        ensure(
+            matches!(self.encoder.as_str(), "bert" | "clip"),
+            S,
+            "encoder",
+            || format!("{:?} is not one of bert, clip", self.encoder),
+        )?;
         let pooling_ok = match self.encoder.as_str() {
             "clip" => self.pooling == "eos",
             _ => matches!(self.pooling.as_str(), "mean" | "cls"),
         };
         ensure(pooling_ok, S, "pooling", || {
-            format!("{:?} does not fit encoder {:?} (bert: mean or cls; clip: eos)", self.pooling, self.encoder)
+            format!(
+                "{:?} does not fit encoder {:?} (bert: mean or cls; clip: eos)",
+                self.pooling, self.encoder
+            )
         })?;
-        ensure(matches!(self.device.as_str(), "auto" | "cpu" | "cuda"), S, "device", || {
-            format!("{:?} is not one of auto, cpu, cuda", self.device)
+        ensure(
+            matches!(self.device.as_str(), "auto" | "cpu" | "cuda"),
+            S,
+            "device",
+            || format!("{:?} is not one of auto, cpu, cuda", self.device),
+        )?;
+        ensure(
+            (1..=4096).contains(&self.batch_size),
+            S,
+            "batch_size",
+            || format!("{} is outside 1..=4096", self.batch_size),
+        )?;
+        ensure(self.chunk_size >= 1, S, "chunk_size", || {
+            "must be at least 1".into()
         })?;
-        ensure((1..=4096).contains(&self.batch_size), S, "batch_size", || {
-            format!("{} is outside 1..=4096", self.batch_size)
-        })?;
-        ensure(self.chunk_size >= 1, S, "chunk_size", || "must be at least 1".into())?;
         ensure(self.max_len.is_none_or(|m| m >= 2), S, "max_len", || {
             "must be at least 2 (room for the special tokens)".into()
         })?;

@@ -59,9 +59,16 @@ impl EvalConfig {
             ),
             S,
             "protocol",
-            || format!("{:?} is not one of oassl, noprior, lvs, ezvsl, slavc, tvsl", self.protocol),
+            || {
+                format!(
+                    "{:?} is not one of oassl, noprior, lvs, ezvsl, slavc, tvsl",
+                    self.protocol
+                )
+            },
         )?;
-        ensure(self.batch_size >= 1, S, "batch_size", || "must be at least 1".into())?;
+        ensure(self.batch_size >= 1, S, "batch_size", || {
+            "must be at least 1".into()
+        })?;
         ensure(
             matches!(self.device.as_str(), "auto" | "cpu" | "cuda"),
             S,
@@ -74,9 +81,12 @@ impl EvalConfig {
             "prior_sigma",
             || format!("{} must be > 0", self.prior_sigma),
         )?;
-        ensure((32..=1024).contains(&self.gallery_tile), S, "gallery_tile", || {
-            format!("{} is outside 32..=1024", self.gallery_tile)
-        })?;
+        ensure(
+            (32..=1024).contains(&self.gallery_tile),
+            S,
+            "gallery_tile",
+            || format!("{} is outside 32..=1024", self.gallery_tile),
+        )?;
         Ok(())
     }
 }

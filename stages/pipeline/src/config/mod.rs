@@ -207,16 +207,26 @@ mod tests {
 
     #[test]
     fn train_and_eval_sections_refuse_unknown_keys() {
-        let err = PipelineConfig::parse("[train.loss]\nlambda3 = 1.0\n", Path::new("p.toml")).unwrap_err();
+        let err = PipelineConfig::parse("[train.loss]\nlambda3 = 1.0\n", Path::new("p.toml"))
+            .unwrap_err();
         assert!(format!("{err:#}").contains("lambda3"), "{err:#}");
-        let err = PipelineConfig::parse("[eval]\nprotocl = \"lvs\"\n", Path::new("p.toml")).unwrap_err();
-        assert!(format!("{err:#}").contains("protocl"), "{err:#}");
-        let err = PipelineConfig::parse("[train]\nmethod = \"x\"\n", Path::new("p.toml")).unwrap_err();
-        assert!(format!("{err:#}").contains("[train] method"), "{err:#}");
         let err =
-            PipelineConfig::parse("[train.loss]\nsinkhorn_epsilon = 0.0\n", Path::new("p.toml")).unwrap_err();
-        assert!(format!("{err:#}").contains("[train.loss] sinkhorn_epsilon"), "{err:#}");
-        let ok = PipelineConfig::parse("[train.loss]\nlambda2 = 0.5\n", Path::new("p.toml")).unwrap();
+            PipelineConfig::parse("[eval]\nprotocl = \"lvs\"\n", Path::new("p.toml")).unwrap_err();
+        assert!(format!("{err:#}").contains("protocl"), "{err:#}");
+        let err =
+            PipelineConfig::parse("[train]\nmethod = \"x\"\n", Path::new("p.toml")).unwrap_err();
+        assert!(format!("{err:#}").contains("[train] method"), "{err:#}");
+        let err = PipelineConfig::parse(
+            "[train.loss]\nsinkhorn_epsilon = 0.0\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("[train.loss] sinkhorn_epsilon"),
+            "{err:#}"
+        );
+        let ok =
+            PipelineConfig::parse("[train.loss]\nlambda2 = 0.5\n", Path::new("p.toml")).unwrap();
         assert_eq!(ok.train.loss.lambda2, 0.5);
     }
 

@@ -180,9 +180,12 @@ impl TrainConfig {
             "device",
             || format!("{:?} is not one of auto, cpu, cuda", self.device),
         )?;
-        ensure((32..=1024).contains(&self.image_size), S, "image_size", || {
-            format!("{} is outside 32..=1024", self.image_size)
-        })?;
+        ensure(
+            (32..=1024).contains(&self.image_size),
+            S,
+            "image_size",
+            || format!("{} is outside 32..=1024", self.image_size),
+        )?;
         ensure(
             self.audio_seconds.is_finite() && (0.1..=60.0).contains(&self.audio_seconds),
             S,
@@ -192,7 +195,9 @@ impl TrainConfig {
         ensure(self.batch_size >= 2, S, "batch_size", || {
             "must be at least 2 (the contrastive losses need negatives)".into()
         })?;
-        ensure(self.epochs >= 1, S, "epochs", || "must be at least 1".into())?;
+        ensure(self.epochs >= 1, S, "epochs", || {
+            "must be at least 1".into()
+        })?;
         ensure(
             self.learning_rate.is_finite() && self.learning_rate > 0.0,
             S,
@@ -210,8 +215,12 @@ impl TrainConfig {
         ensure(self.checkpoint_every >= 1, S, "checkpoint_every", || {
             "must be at least 1".into()
         })?;
-        ensure(self.workers >= 1, S, "workers", || "must be at least 1".into())?;
-        ensure(self.prefetch >= 1, S, "prefetch", || "must be at least 1".into())?;
+        ensure(self.workers >= 1, S, "workers", || {
+            "must be at least 1".into()
+        })?;
+        ensure(self.prefetch >= 1, S, "prefetch", || {
+            "must be at least 1".into()
+        })?;
         self.loss.validate()
     }
 }
@@ -225,7 +234,9 @@ impl TrainLossConfig {
             ("oca_temperature", self.oca_temperature),
             ("sinkhorn_epsilon", self.sinkhorn_epsilon),
         ] {
-            ensure(v.is_finite() && v > 0.0, S, key, || format!("{v} must be > 0"))?;
+            ensure(v.is_finite() && v > 0.0, S, key, || {
+                format!("{v} must be > 0")
+            })?;
         }
         for (key, v) in [
             ("osc_weight", self.osc_weight),
@@ -233,14 +244,19 @@ impl TrainLossConfig {
             ("lambda2", self.lambda2),
             ("ori_coordinate_weight", self.ori_coordinate_weight),
         ] {
-            ensure(v.is_finite() && v >= 0.0, S, key, || format!("{v} must be >= 0"))?;
+            ensure(v.is_finite() && v >= 0.0, S, key, || {
+                format!("{v} must be >= 0")
+            })?;
         }
         ensure(self.alpha_n <= self.alpha_p, S, "alpha_n", || {
             format!("{} must not exceed alpha_p {}", self.alpha_n, self.alpha_p)
         })?;
-        ensure(self.sinkhorn_iterations >= 1, S, "sinkhorn_iterations", || {
-            "must be at least 1".into()
-        })?;
+        ensure(
+            self.sinkhorn_iterations >= 1,
+            S,
+            "sinkhorn_iterations",
+            || "must be at least 1".into(),
+        )?;
         ensure(
             matches!(self.ori_map_scaling.as_str(), "minmax" | "affine"),
             S,

@@ -69,7 +69,9 @@ pub fn window(samples: &[f32], n: usize, which: AudioWindow) -> Vec<f32> {
         AudioWindow::First => 0,
         AudioWindow::Centre => samples.len().saturating_sub(n) / 2,
     };
-    (0..n).map(|i| samples[(start + i) % samples.len()]).collect()
+    (0..n)
+        .map(|i| samples[(start + i) % samples.len()])
+        .collect()
 }
 
 /// WAV at `path` → the audio encoder's input for `seconds` of audio.
@@ -104,7 +106,10 @@ mod tests {
         let s = [1.0, 2.0, 3.0, 4.0, 5.0];
         assert_eq!(window(&s, 3, AudioWindow::First), vec![1.0, 2.0, 3.0]);
         assert_eq!(window(&s, 3, AudioWindow::Centre), vec![2.0, 3.0, 4.0]);
-        assert_eq!(window(&s[..2], 5, AudioWindow::First), vec![1.0, 2.0, 1.0, 2.0, 1.0]);
+        assert_eq!(
+            window(&s[..2], 5, AudioWindow::First),
+            vec![1.0, 2.0, 1.0, 2.0, 1.0]
+        );
     }
 
     #[test]
@@ -119,7 +124,8 @@ mod tests {
         };
         let mut w = hound::WavWriter::create(&path, spec).unwrap();
         for i in 0..22_050 * 4 {
-            w.write_sample(((i as f32 * 0.05).sin() * 8000.0) as i16).unwrap();
+            w.write_sample(((i as f32 * 0.05).sin() * 8000.0) as i16)
+                .unwrap();
         }
         w.finalize().unwrap();
         let a = audio_input(&path, 3.0, AudioWindow::Centre).unwrap();

@@ -98,12 +98,18 @@ impl Batch {
         let k = self.k_max as i64;
         let d = self.text_dim as i64;
         let to = |v: &[f32], shape: &[i64]| -> Result<Tensor> {
-            Ok(Tensor::f_from_slice(v)?.f_view(shape)?.f_to_device(device)?)
+            Ok(Tensor::f_from_slice(v)?
+                .f_view(shape)?
+                .f_to_device(device)?)
         };
         let fg_valid = if self.fg_valid.iter().all(|&v| v) {
             None
         } else {
-            Some(Tensor::f_from_slice(&self.fg_valid)?.f_view([b, k])?.f_to_device(device)?)
+            Some(
+                Tensor::f_from_slice(&self.fg_valid)?
+                    .f_view([b, k])?
+                    .f_to_device(device)?,
+            )
         };
         Ok(BatchTensors {
             frames: to(&self.frames, &[b, 3, s, s])?,
@@ -136,8 +142,14 @@ struct Item {
     spec_shape: (usize, usize),
 }
 
-fn load_train_item(sample: &TrainSample, settings: &LoaderSettings, step: usize, pos: usize) -> Result<Item> {
-    let mut rng = ChaCha8Rng::seed_from_u64(mix(settings.seed ^ mix(((step as u64) << 20) | pos as u64)));
+fn load_train_item(
+    sample: &TrainSample,
+    settings: &LoaderSettings,
+    step: usize,
+    pos: usize,
+) -> Result<Item> {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(mix(settings.seed ^ mix(((step as u64) << 20) | pos as u64)));
     let img = read_frame(&sample.frame).with_context(|| format!("sample {}", sample.id))?;
     let frame = frame_tensor_data(&img, settings.transform, &mut rng);
     let audio = audio_input(&sample.audio, settings.audio_seconds, AudioWindow::First)
@@ -150,9 +162,18 @@ fn load_train_item(sample: &TrainSample, settings: &LoaderSettings, step: usize,
 }
 
 /// Assembles a batch from loaded items; every sample must have the same spectrogram shape.
-fn assemble(step: usize, samples: &[&TrainSample], items: Vec<Item>, image_size: usize) -> Result<Batch> {
+fn assemble(
+    step: usize,
+    samples: &[&TrainSample],
+    items: Vec<Item>,
+    image_size: usize,
+) -> Result<Batch> {
     let spec_shape = items.first().map(|i| i.spec_shape).unwrap_or((0, 0));
-    let k_max = samples.iter().map(|s| s.foreground.len()).max().unwrap_or(1);
+    let k_max = samples
+        .iter()
+        .map(|s| s.foreground.len())
+        .max()
+        .unwrap_or(1);
     let text_dim = samples.first().map(|s| s.background.len()).unwrap_or(0);
     let mut batch = Batch {
         step,
@@ -287,7 +308,8 @@ pub fn load_eval_item(
     let img = read_frame(frame).with_context(|| format!("sample {id}"))?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let frame = frame_tensor_data(&img, FrameTransform::Test { size }, &mut rng);
-    let a = audio_input(audio, seconds, AudioWindow::Centre).with_context(|| format!("sample {id}"))?;
+    let a =
+        audio_input(audio, seconds, AudioWindow::Centre).with_context(|| format!("sample {id}"))?;
     Ok(EvalItem {
         frame,
         spec_shape: (a.n_bins, a.n_frames),
@@ -305,7 +327,9 @@ pub fn eval_tensors(items: &[EvalItem], size: u32, device: Device) -> Result<(Te
     }
     let frames: Vec<f32> = items.iter().flat_map(|i| i.frame.iter().copied()).collect();
     let spec: Vec<f32> = items.iter().flat_map(|i| i.spec.iter().copied()).collect();
-    let frames = Tensor::f_from_slice(&frames)?.f_view([b, 3, s, s])?.f_to_device(device)?;
+    let frames = Tensor::f_from_slice(&frames)?
+        .f_view([b, 3, s, s])?
+        .f_to_device(device)?;
     let spec = Tensor::f_from_slice(&spec)?
         .f_view([b, 1, f as i64, t as i64])?
         .f_to_device(device)?

@@ -42,7 +42,11 @@ pub fn read_frame(path: &Path) -> Result<RgbImage> {
 }
 
 /// Applies `transform` to `img` and returns the normalised `[3, S, S]` values.
-pub fn frame_tensor_data<R: Rng>(img: &RgbImage, transform: FrameTransform, rng: &mut R) -> Vec<f32> {
+pub fn frame_tensor_data<R: Rng>(
+    img: &RgbImage,
+    transform: FrameTransform,
+    rng: &mut R,
+) -> Vec<f32> {
     let out = match transform {
         FrameTransform::Test { size } => imageops::resize(img, size, size, FilterType::CatmullRom),
         FrameTransform::Train { resize, crop, flip } => {
@@ -85,7 +89,11 @@ mod tests {
     fn train_crop_and_test_resize_have_the_requested_size() {
         let img = RgbImage::from_fn(80, 60, |x, _| image::Rgb([x as u8, 128, 255]));
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let t = FrameTransform::Train { resize: 35, crop: 32, flip: true };
+        let t = FrameTransform::Train {
+            resize: 35,
+            crop: 32,
+            flip: true,
+        };
         assert_eq!(frame_tensor_data(&img, t, &mut rng).len(), 3 * 32 * 32);
         let v = frame_tensor_data(&img, FrameTransform::Test { size: 16 }, &mut rng);
         assert_eq!(v.len(), 3 * 16 * 16);

@@ -12,6 +12,9 @@ pub mod frames;
 pub mod samples;
 
 pub use audio_clip::{audio_input, AudioInput, AudioWindow};
-pub use batch::{eval_tensors, epoch_order, load_eval_item, Batch, BatchLoader, BatchTensors, EvalItem, LoaderSettings};
+pub use batch::{
+    epoch_order, eval_tensors, load_eval_item, Batch, BatchLoader, BatchTensors, EvalItem,
+    LoaderSettings,
+};
 pub use frames::FrameTransform;
 pub use samples::{training_set, SkippedSample, TrainSample, TrainSet};

@@ -52,16 +52,25 @@ pub struct TrainSet {
 /// Checks that a frame and a WAV exist and can be opened (header only).
 pub fn check_media(frame: &Path, audio: &Path) -> std::result::Result<(), String> {
     if !frame.is_file() {
-        return Err(format!("frame {} is missing (run `make captions` / stage one)", frame.display()));
+        return Err(format!(
+            "frame {} is missing (run `make captions` / stage one)",
+            frame.display()
+        ));
     }
     if let Err(e) = image::image_dimensions(frame) {
         return Err(format!("frame {} cannot be read: {e}", frame.display()));
     }
     if !audio.is_file() {
-        return Err(format!("audio {} is missing (run `make captions` / stage one)", audio.display()));
+        return Err(format!(
+            "audio {} is missing (run `make captions` / stage one)",
+            audio.display()
+        ));
     }
     if let Err(e) = hound::WavReader::open(audio) {
-        return Err(format!("audio {} is not a readable WAV: {e}", audio.display()));
+        return Err(format!(
+            "audio {} is not a readable WAV: {e}",
+            audio.display()
+        ));
     }
     Ok(())
 }
@@ -76,7 +85,11 @@ pub fn training_set(
     skip_bad: bool,
 ) -> Result<TrainSet> {
     let by_id: HashMap<&SampleId, &SampleText> = texts.iter().map(|t| (&t.sample_id, t)).collect();
-    let rows: Vec<_> = manifest.rows.iter().filter(|r| splits.contains(&r.split)).collect();
+    let rows: Vec<_> = manifest
+        .rows
+        .iter()
+        .filter(|r| splits.contains(&r.split))
+        .collect();
     if rows.is_empty() {
         bail!(
             "manifest {} has no rows in splits {:?}",
@@ -120,7 +133,10 @@ pub fn training_set(
                 .chain(std::iter::once(&text.background))
                 .any(|v| v.iter().any(|x| !x.is_finite()))
             {
-                return Err(format!("{}: non-finite text vector values", sample_text_path.display()));
+                return Err(format!(
+                    "{}: non-finite text vector values",
+                    sample_text_path.display()
+                ));
             }
             check_media(&frame, &audio)?;
             Ok(TrainSample {

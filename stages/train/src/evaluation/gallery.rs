@@ -88,7 +88,11 @@ pub fn render(rows: &[GalleryRow], tile: u32) -> RgbImage {
     let mut out = RgbImage::from_pixel(width, height, Rgb([40, 40, 40]));
     for (r, row) in rows.iter().enumerate() {
         let top = r as u32 * (tile + 2);
-        let edge = if row.failure { [200, 30, 30] } else { [30, 170, 30] };
+        let edge = if row.failure {
+            [200, 30, 30]
+        } else {
+            [30, 170, 30]
+        };
         for y in top..top + tile {
             for x in 0..EDGE - 2 {
                 out.put_pixel(x, y, Rgb(edge));
@@ -121,14 +125,27 @@ mod tests {
         let frame = RgbImage::from_pixel(50, 40, Rgb([0, 0, 0]));
         let hot = Map::from_vec(2, 2, vec![0.0, 0.0, 0.0, 1.0]).unwrap();
         let rows = vec![
-            GalleryRow { frame: frame.clone(), maps: vec![hot.clone(), hot], boxes: vec![vec![[0.5, 0.5, 1.0, 1.0]]], failure: false },
-            GalleryRow { frame, maps: vec![], boxes: vec![], failure: true },
+            GalleryRow {
+                frame: frame.clone(),
+                maps: vec![hot.clone(), hot],
+                boxes: vec![vec![[0.5, 0.5, 1.0, 1.0]]],
+                failure: false,
+            },
+            GalleryRow {
+                frame,
+                maps: vec![],
+                boxes: vec![],
+                failure: true,
+            },
         ];
         let img = render(&rows, 32);
         assert_eq!(img.dimensions(), (EDGE + 3 * 34, 2 * 34));
         // The hot corner of the first map is red-ish, the cold corner blue-ish.
         let hot_px = img.get_pixel(EDGE + 34 + 28, 20).0;
         let cold_px = img.get_pixel(EDGE + 34 + 3, 3).0;
-        assert!(hot_px[0] > hot_px[2] && cold_px[2] > cold_px[0], "{hot_px:?} {cold_px:?}");
+        assert!(
+            hot_px[0] > hot_px[2] && cold_px[2] > cold_px[0],
+            "{hot_px:?} {cold_px:?}"
+        );
     }
 }

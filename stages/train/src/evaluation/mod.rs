@@ -91,13 +91,23 @@ pub struct EvalSummary {
 fn to_map(t: &Tensor) -> Result<Map> {
     let size = t.size();
     let (h, w) = (size[0] as usize, size[1] as usize);
-    let data: Vec<f64> = Vec::try_from(t.to_kind(Kind::Double).to_device(tch::Device::Cpu).contiguous().view(-1))?;
+    let data: Vec<f64> = Vec::try_from(
+        t.to_kind(Kind::Double)
+            .to_device(tch::Device::Cpu)
+            .contiguous()
+            .view(-1),
+    )?;
     Map::from_vec(h, w, data).context("map of unexpected size")
 }
 
 /// The maps a sample is scored on: `S_a` for one source, the IOI maps for several; class-conditioned
 /// protocols get `S_a` once per source.
-fn sample_maps(single: Map, objects: Option<&Tensor>, sources: usize, p: &Protocol) -> Result<Vec<Map>> {
+fn sample_maps(
+    single: Map,
+    objects: Option<&Tensor>,
+    sources: usize,
+    p: &Protocol,
+) -> Result<Vec<Map>> {
     if p.assignment == Assignment::Conditioned {
         return Ok(vec![single; sources.max(1)]);
     }
@@ -140,18 +150,30 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
     for split in &cfg.splits {
         let gt = layout.ground_truth(split);
         if !gt.exists() {
-            bail!("ground truth {} not found: run `make data` first", gt.display());
+            bail!(
+                "ground truth {} not found: run `make data` first",
+                gt.display()
+            );
         }
         let anns = load_annotations(&gt, &format)
             .with_context(|| format!("loading ground truth {}", gt.display()))?;
         let ids: Vec<SampleId> = anns
             .iter()
-            .map(|a| SampleId::parse(&a.id).with_context(|| format!("{}: sample id {:?}", gt.display(), a.id)))
+            .map(|a| {
+                SampleId::parse(&a.id)
+                    .with_context(|| format!("{}: sample id {:?}", gt.display(), a.id))
+            })
             .collect::<Result<_>>()?;
         let items = ids
             .par_iter()
             .map(|id| {
-                load_eval_item(id.as_str(), &layout.frame(id), &layout.audio(id), meta.image_size, meta.audio_seconds)
+                load_eval_item(
+                    id.as_str(),
+                    &layout.frame(id),
+                    &layout.audio(id),
+                    meta.image_size,
+                    meta.audio_seconds,
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         let mut maps: BTreeMap<String, Vec<Map>> = BTreeMap::new();
@@ -167,22 +189,36 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
             for (j, sample) in out.iter().enumerate() {
                 let ann = &anns[chunk_idx * cfg.batch_size + j];
                 let single = to_map(&sample.single)?;
-                let m = sample_maps(single, sample.objects.as_ref(), ann.sources.len(), &protocol)?;
+                let m = sample_maps(
+                    single,
+                    sample.objects.as_ref(),
+                    ann.sources.len(),
+                    &protocol,
+                )?;
                 let stacked = match (&sample.objects, ann.sources.len() > 1) {
                     (Some(o), true) => o.to_device(tch::Device::Cpu).to_kind(Kind::Float),
                     (None, true) => Tensor::zeros([0, 1, 1], (Kind::Float, tch::Device::Cpu)),
-                    _ => sample.single.unsqueeze(0).to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous(),
+                    _ => sample
+                        .single
+                        .unsqueeze(0)
+                        .to_device(tch::Device::Cpu)
+                        .to_kind(Kind::Float)
+                        .contiguous(),
                 };
                 all_maps.push((ann.id.clone(), stacked));
                 maps.insert(ann.id.clone(), m);
             }
         }
-        let opts = ScoreOptions { missing: MissingMaps::Error };
+        let opts = ScoreOptions {
+            missing: MissingMaps::Error,
+        };
         let report = score_annotations(&maps, &anns, &format, &protocol, opts)
             .with_context(|| format!("scoring split {split}"))?;
         let score_ref = |map: &Map| -> Result<Aggregates> {
-            let refs: BTreeMap<String, Vec<Map>> =
-                anns.iter().map(|a| (a.id.clone(), reference_maps(a, map, &protocol))).collect();
+            let refs: BTreeMap<String, Vec<Map>> = anns
+                .iter()
+                .map(|a| (a.id.clone(), reference_maps(a, map, &protocol)))
+                .collect();
             Ok(score_annotations(&refs, &anns, &format, &protocol, opts)?.aggregates)
         };
         let random = {
@@ -190,14 +226,22 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
                 .iter()
                 .enumerate()
                 .map(|(i, a)| {
-                    let m = random_map(cfg.random_seed.wrapping_add(i as u64), REFERENCE_SIDE, REFERENCE_SIDE);
+                    let m = random_map(
+                        cfg.random_seed.wrapping_add(i as u64),
+                        REFERENCE_SIDE,
+                        REFERENCE_SIDE,
+                    );
                     (a.id.clone(), reference_maps(a, &m, &protocol))
                 })
                 .collect();
             score_annotations(&refs, &anns, &format, &protocol, opts)?.aggregates
         };
         let side = REFERENCE_SIDE as f64;
-        let centre = score_ref(&center_prior_map(REFERENCE_SIDE, REFERENCE_SIDE, cfg.prior_sigma * side))?;
+        let centre = score_ref(&center_prior_map(
+            REFERENCE_SIDE,
+            REFERENCE_SIDE,
+            cfg.prior_sigma * side,
+        ))?;
         gallery_rows.extend(pick_gallery(cfg, layout, &report, &anns, &maps)?);
         splits.push(SplitReport {
             split: split.to_string(),
@@ -212,7 +256,11 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
         model: files.model(),
         meta,
         device: format!("{device:?}"),
-        images_per_s: if infer_seconds > 0.0 { images as f64 / infer_seconds } else { 0.0 },
+        images_per_s: if infer_seconds > 0.0 {
+            images as f64 / infer_seconds
+        } else {
+            0.0
+        },
         splits,
     };
     let dir = layout.stage_dir("eval");
@@ -262,7 +310,12 @@ fn pick_gallery(
         .enumerate()
         .map(|(i, s)| {
             let n = s.entries.len().max(1) as f64;
-            let mean = s.entries.iter().map(|e| if e.ciou.is_finite() { e.ciou } else { 0.0 }).sum::<f64>() / n;
+            let mean = s
+                .entries
+                .iter()
+                .map(|e| if e.ciou.is_finite() { e.ciou } else { 0.0 })
+                .sum::<f64>()
+                / n;
             (mean, i)
         })
         .collect();

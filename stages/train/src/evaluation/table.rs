@@ -16,7 +16,10 @@ fn pct(v: Option<f64>) -> String {
 }
 
 fn success(a: &Aggregates, t: f64) -> Option<f64> {
-    a.success.iter().find(|s| (s.threshold - t).abs() < 1e-9).map(|s| s.value)
+    a.success
+        .iter()
+        .find(|s| (s.threshold - t).abs() < 1e-9)
+        .map(|s| s.value)
 }
 
 /// The table as Markdown.

@@ -97,7 +97,12 @@ impl Adam {
             }
         }
         self.t += 1;
-        let AdamParams { lr, beta1, beta2, eps } = self.params;
+        let AdamParams {
+            lr,
+            beta1,
+            beta2,
+            eps,
+        } = self.params;
         let bc1 = 1.0 - beta1.powi(self.t as i32);
         let bc2 = 1.0 - beta2.powi(self.t as i32);
         for (((_, var), m), v) in self.vars.iter_mut().zip(&mut self.m).zip(&mut self.v) {
@@ -141,14 +146,23 @@ impl Adam {
             .into_iter()
             .collect();
         let _guard = tch::no_grad_guard();
-        for ((name, var), (m, v)) in self.vars.iter().zip(self.m.iter_mut().zip(self.v.iter_mut())) {
+        for ((name, var), (m, v)) in self
+            .vars
+            .iter()
+            .zip(self.m.iter_mut().zip(self.v.iter_mut()))
+        {
             for (kind, dst) in [("m", m), ("v", v)] {
                 let key = format!("{kind}.{name}");
                 let Some(src) = file.get(&key) else {
                     bail!("{}: optimizer state lacks `{key}`", path.display());
                 };
                 if src.size() != var.size() {
-                    bail!("{}: `{key}` has shape {:?}, the model {:?}", path.display(), src.size(), var.size());
+                    bail!(
+                        "{}: `{key}` has shape {:?}, the model {:?}",
+                        path.display(),
+                        src.size(),
+                        var.size()
+                    );
                 }
                 dst.f_copy_(&src.to_kind(Kind::Float))?;
             }
@@ -167,7 +181,12 @@ mod tests {
         // With m̂ = g and v̂ = g², the first update is lr·g/(|g| + ε) ≈ lr·sign(g).
         let vs = nn::VarStore::new(Device::Cpu);
         let w = vs.root().var("w", &[3], nn::Init::Const(1.0));
-        let params = AdamParams { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+        let params = AdamParams {
+            lr: 0.1,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
         let mut adam = Adam::new(&vs, params, 1.0);
         adam.zero_grad();
         let loss = (&w * Tensor::from_slice(&[2.0f32, -3.0, 0.5])).sum(Kind::Float);
@@ -189,7 +208,12 @@ mod tests {
     fn non_finite_scaled_gradients_skip_the_step_and_halve_the_scale() {
         let vs = nn::VarStore::new(Device::Cpu);
         let w = vs.root().var("w", &[1], nn::Init::Const(1.0));
-        let params = AdamParams { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+        let params = AdamParams {
+            lr: 0.1,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
         let mut adam = Adam::new(&vs, params, 1024.0);
         adam.zero_grad();
         (&w * f64::INFINITY).sum(Kind::Float).backward();

@@ -68,7 +68,8 @@ impl Checkpoints {
         let path = self.latest_path();
         match std::fs::read(&path) {
             Ok(bytes) => Ok(Some(
-                serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?,
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("parsing {}", path.display()))?,
             )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
@@ -76,12 +77,18 @@ impl Checkpoints {
     }
 
     /// Writes a checkpoint at `state.step` and moves the pointer to it; older checkpoints are removed.
-    pub fn save(&self, vs: &nn::VarStore, adam: &Adam, mut state: CheckpointState) -> Result<CheckpointState> {
+    pub fn save(
+        &self,
+        vs: &nn::VarStore,
+        adam: &Adam,
+        mut state: CheckpointState,
+    ) -> Result<CheckpointState> {
         let stem = format!("step-{:07}", state.step);
         state.model_file = self.dir.join(format!("{stem}.model.safetensors"));
         state.optim_file = self.dir.join(format!("{stem}.optim.safetensors"));
         atomic::write_via_path(&state.model_file, |tmp| {
-            vs.save(tmp).with_context(|| format!("saving weights to {}", tmp.display()))
+            vs.save(tmp)
+                .with_context(|| format!("saving weights to {}", tmp.display()))
         })?;
         atomic::write_via_path(&state.optim_file, |tmp| adam.save(tmp))?;
         atomic::write_json(&self.dir.join(format!("{stem}.json")), &state)?;
@@ -97,7 +104,12 @@ impl Checkpoints {
     }
 
     /// Loads a checkpoint's weights and optimizer state.
-    pub fn restore(&self, state: &CheckpointState, vs: &mut nn::VarStore, adam: &mut Adam) -> Result<()> {
+    pub fn restore(
+        &self,
+        state: &CheckpointState,
+        vs: &mut nn::VarStore,
+        adam: &mut Adam,
+    ) -> Result<()> {
         vs.load(&state.model_file)
             .with_context(|| format!("loading weights from {}", state.model_file.display()))?;
         adam.load(&state.optim_file)?;

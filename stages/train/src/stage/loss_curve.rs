@@ -74,7 +74,12 @@ pub fn render(rows: &[StepRow]) -> RgbImage {
         }
         let (l, r) = (MARGIN as f64 + 14.0, (WIDTH - MARGIN) as f64);
         let (t, b) = (top as f64, (top + PANEL_HEIGHT) as f64);
-        for (a, z) in [((l, t), (r, t)), ((l, b), (r, b)), ((l, t), (l, b)), ((r, t), (r, b))] {
+        for (a, z) in [
+            ((l, t), (r, t)),
+            ((l, b), (r, b)),
+            ((l, t), (l, b)),
+            ((r, t), (r, b)),
+        ] {
             line(&mut img, a, z, [200, 200, 200]);
         }
         let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
@@ -87,7 +92,12 @@ pub fn render(rows: &[StepRow]) -> RgbImage {
         for (vals, c) in [(values.as_slice(), faint), (smooth.as_slice(), colour)] {
             for i in 1..vals.len() {
                 if vals[i - 1].is_finite() && vals[i].is_finite() {
-                    line(&mut img, (x_of(i - 1), y_of(vals[i - 1])), (x_of(i), y_of(vals[i])), c);
+                    line(
+                        &mut img,
+                        (x_of(i - 1), y_of(vals[i - 1])),
+                        (x_of(i), y_of(vals[i])),
+                        c,
+                    );
                 }
             }
         }

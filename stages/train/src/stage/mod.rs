@@ -161,9 +161,9 @@ impl TrainFiles {
 
 fn bar(total: usize, start: usize) -> ProgressBar {
     let bar = ProgressBar::new(total as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("train {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
-    {
+    if let Ok(style) = ProgressStyle::with_template(
+        "train {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+    ) {
         bar.set_style(style);
     }
     bar.set_position(start as u64);
@@ -181,7 +181,10 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
     let files = TrainFiles::new(layout);
     let manifest_path = layout.manifest();
     if !manifest_path.exists() {
-        bail!("manifest {} not found: run `make data` first", manifest_path.display());
+        bail!(
+            "manifest {} not found: run `make data` first",
+            manifest_path.display()
+        );
     }
     let sample_text_path = layout.stage_dir("embed").join("sample_text.parquet");
     if !sample_text_path.exists() {
@@ -192,7 +195,14 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
     }
     let manifest = Manifest::read(&manifest_path)?;
     let texts = read_sample_texts(&sample_text_path)?;
-    let set = training_set(layout, &manifest, &cfg.splits, &texts, &sample_text_path, cfg.skip_bad_samples)?;
+    let set = training_set(
+        layout,
+        &manifest,
+        &cfg.splits,
+        &texts,
+        &sample_text_path,
+        cfg.skip_bad_samples,
+    )?;
     let n = set.samples.len();
     if n < cfg.batch_size {
         bail!(
@@ -229,7 +239,10 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
             ..TrainSummary::default()
         });
     }
-    let digests: Vec<FileDigest> = deps.iter().map(|p| FileDigest::of(p)).collect::<Result<_>>()?;
+    let digests: Vec<FileDigest> = deps
+        .iter()
+        .map(|p| FileDigest::of(p))
+        .collect::<Result<_>>()?;
     let inputs_hash = hash_parts(digests.iter().map(|d| d.hash.as_bytes()));
 
     let device = settings::device(&cfg.device, "train")?;
@@ -250,7 +263,12 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
     if let Some(w) = &opts.visual_weights {
         let missing = load_torchvision_trunk(&vs, "visual", w)?;
         if !missing.is_empty() {
-            bail!("{}: lacks {} visual trunk tensors, e.g. `{}`", w.display(), missing.len(), missing[0]);
+            bail!(
+                "{}: lacks {} visual trunk tensors, e.g. `{}`",
+                w.display(),
+                missing.len(),
+                missing[0]
+            );
         }
     }
     let autocast = cfg.autocast && device.is_cuda();
@@ -300,7 +318,10 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         cfg.method
     );
 
-    let end_step = opts.stop_after.map_or(total_steps, |s| s.min(total_steps)).max(start_step);
+    let end_step = opts
+        .stop_after
+        .map_or(total_steps, |s| s.min(total_steps))
+        .max(start_step);
     let plan: Vec<(usize, Vec<usize>)> = (start_step..end_step)
         .map(|step| {
             let epoch = step / steps_per_epoch;
@@ -403,7 +424,10 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
             applied,
         });
         progress.set_position(step as u64);
-        progress.set_message(format!("loss {:.4} | {samples_per_s:.1} samples/s", vals[0]));
+        progress.set_message(format!(
+            "loss {:.4} | {samples_per_s:.1} samples/s",
+            vals[0]
+        ));
         if step % cfg.checkpoint_every == 0 && step < total_steps {
             last_good = Some(checkpoints.save(&vs, &adam, state_at(step, &adam))?);
             step_log::write_rows(&files.steps(), &rows)?;
@@ -423,7 +447,11 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         total_steps,
         interrupted: step < total_steps,
         final_loss,
-        samples_per_s: if elapsed > 0.0 { total_samples as f64 / elapsed } else { 0.0 },
+        samples_per_s: if elapsed > 0.0 {
+            total_samples as f64 / elapsed
+        } else {
+            0.0
+        },
         device: format!("{device:?}"),
         model: files.model(),
     };
@@ -435,7 +463,8 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
     step_log::write_rows(&files.steps(), &rows)?;
     loss_curve::write(&files.curve(), &rows)?;
     oassl_pipeline::atomic::write_via_path(&files.model(), |tmp| {
-        vs.save(tmp).with_context(|| format!("saving weights to {}", tmp.display()))
+        vs.save(tmp)
+            .with_context(|| format!("saving weights to {}", tmp.display()))
     })?;
     let meta = ModelMeta {
         method: cfg.method.clone(),
@@ -458,7 +487,10 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         oassl_version: env!("CARGO_PKG_VERSION").into(),
         config_hash,
         deps: digests,
-        outs: vec![FileDigest::of(&files.model())?, FileDigest::of(&files.meta())?],
+        outs: vec![
+            FileDigest::of(&files.model())?,
+            FileDigest::of(&files.meta())?,
+        ],
         counts,
         finished_at: stage_lock::now_stamp(),
     };

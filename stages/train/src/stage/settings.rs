@@ -79,9 +79,15 @@ mod tests {
             ..TrainLossConfig::default()
         };
         let loss = loss_config(&cfg).unwrap();
-        assert_eq!((loss.lambda1, loss.lambda2, loss.sinkhorn_iterations), (0.5, 0.25, 7));
+        assert_eq!(
+            (loss.lambda1, loss.lambda2, loss.sinkhorn_iterations),
+            (0.5, 0.25, 7)
+        );
         assert_eq!(loss.ori_map_scaling, MapScaling::Affine);
         // Defaults agree with the loss code's own.
-        assert_eq!(loss_config(&TrainLossConfig::default()).unwrap(), LossConfig::default());
+        assert_eq!(
+            loss_config(&TrainLossConfig::default()).unwrap(),
+            LossConfig::default()
+        );
     }
 }
