@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
-use oassl_pipeline::manifest::Manifest;
+use oassl_pipeline::manifest::{Manifest, ManifestRow};
 use oassl_pipeline::tables::SampleText;
 use oassl_pipeline::{Layout, SampleId};
 
@@ -101,52 +101,7 @@ pub fn training_set(
     let mut samples = Vec::new();
     let mut skipped = Vec::new();
     for row in rows {
-        let frame = layout.frame(&row.id);
-        let audio = layout.audio(&row.id);
-        let checked = (|| -> std::result::Result<TrainSample, String> {
-            let text = by_id.get(&row.id).ok_or_else(|| {
-                format!(
-                    "no captions/embeddings in {} (run `make captions` and `make embed`)",
-                    sample_text_path.display()
-                )
-            })?;
-            if text.foreground.len() != row.labels.len() {
-                return Err(format!(
-                    "{} has K = {} foreground vectors but the manifest lists {} labels",
-                    sample_text_path.display(),
-                    text.foreground.len(),
-                    row.labels.len()
-                ));
-            }
-            let d = text.background.len();
-            if let Some(expected) = text_dim {
-                if d != expected || text.foreground.iter().any(|f| f.len() != d) {
-                    return Err(format!(
-                        "{}: text vectors of width {d}, expected {expected} like the other samples",
-                        sample_text_path.display()
-                    ));
-                }
-            }
-            if text
-                .foreground
-                .iter()
-                .chain(std::iter::once(&text.background))
-                .any(|v| v.iter().any(|x| !x.is_finite()))
-            {
-                return Err(format!(
-                    "{}: non-finite text vector values",
-                    sample_text_path.display()
-                ));
-            }
-            check_media(&frame, &audio)?;
-            Ok(TrainSample {
-                id: row.id.clone(),
-                frame: frame.clone(),
-                audio: audio.clone(),
-                foreground: text.foreground.clone(),
-                background: text.background.clone(),
-            })
-        })();
+        let checked = check_sample(row, &by_id, text_dim, layout, sample_text_path);
         match checked {
             Ok(s) => {
                 text_dim.get_or_insert(s.background.len());
@@ -169,5 +124,59 @@ pub fn training_set(
         samples,
         text_dim,
         skipped,
+    })
+}
+
+/// One manifest row joined with its text vectors and checked; the error names the file.
+fn check_sample(
+    row: &ManifestRow,
+    by_id: &HashMap<&SampleId, &SampleText>,
+    text_dim: Option<usize>,
+    layout: &Layout,
+    sample_text_path: &Path,
+) -> std::result::Result<TrainSample, String> {
+    let frame = layout.frame(&row.id);
+    let audio = layout.audio(&row.id);
+    let text = by_id.get(&row.id).ok_or_else(|| {
+        format!(
+            "no captions/embeddings in {} (run `make captions` and `make embed`)",
+            sample_text_path.display()
+        )
+    })?;
+    if text.foreground.len() != row.labels.len() {
+        return Err(format!(
+            "{} has K = {} foreground vectors but the manifest lists {} labels",
+            sample_text_path.display(),
+            text.foreground.len(),
+            row.labels.len()
+        ));
+    }
+    let d = text.background.len();
+    if let Some(expected) = text_dim {
+        if d != expected || text.foreground.iter().any(|f| f.len() != d) {
+            return Err(format!(
+                "{}: text vectors of width {d}, expected {expected} like the other samples",
+                sample_text_path.display()
+            ));
+        }
+    }
+    if text
+        .foreground
+        .iter()
+        .chain(std::iter::once(&text.background))
+        .any(|v| v.iter().any(|x| !x.is_finite()))
+    {
+        return Err(format!(
+            "{}: non-finite text vector values",
+            sample_text_path.display()
+        ));
+    }
+    check_media(&frame, &audio)?;
+    Ok(TrainSample {
+        id: row.id.clone(),
+        frame,
+        audio,
+        foreground: text.foreground.clone(),
+        background: text.background.clone(),
     })
 }

@@ -36,8 +36,8 @@ fn line(img: &mut RgbImage, (x0, y0): (f64, f64), (x1, y1): (f64, f64), colour: 
 fn running_mean(v: &[f64], w: usize) -> Vec<f64> {
     let mut out = Vec::with_capacity(v.len());
     let mut sum = 0.0;
-    for i in 0..v.len() {
-        sum += v[i];
+    for (i, x) in v.iter().enumerate() {
+        sum += x;
         if i >= w {
             sum -= v[i - w];
         }
@@ -90,14 +90,10 @@ pub fn render(rows: &[StepRow]) -> RgbImage {
         let faint = colour.map(|c| (c as u16 + 2 * 255).div_euclid(3) as u8);
         let smooth = running_mean(values, (values.len() / 50).max(1));
         for (vals, c) in [(values.as_slice(), faint), (smooth.as_slice(), colour)] {
-            for i in 1..vals.len() {
-                if vals[i - 1].is_finite() && vals[i].is_finite() {
-                    line(
-                        &mut img,
-                        (x_of(i - 1), y_of(vals[i - 1])),
-                        (x_of(i), y_of(vals[i])),
-                        c,
-                    );
+            for (i, pair) in vals.windows(2).enumerate() {
+                if pair[0].is_finite() && pair[1].is_finite() {
+                    let (a, b) = ((x_of(i), y_of(pair[0])), (x_of(i + 1), y_of(pair[1])));
+                    line(&mut img, a, b, c);
                 }
             }
         }
