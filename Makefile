@@ -13,7 +13,7 @@ CARGO ?= cargo
 OASSL := target/release/oassl
 RUN := $(OASSL) --config $(CONFIG)
 
-.PHONY: setup build build-gpu data captions embed demo test test-suite bench-run lint fmt bench clean-data
+.PHONY: setup build build-gpu data captions embed train eval demo test test-suite bench-run lint fmt bench clean-data
 
 ## setup: apt packages, .venv with torch 2.11.0 (libtorch), MiniLM weights (idempotent)
 setup:
@@ -38,6 +38,14 @@ captions: data
 ## embed: stage two, text embeddings of the captions (only new caption texts are embedded)
 embed: build
 	$(RUN) embed
+
+## train: stage three, the OA-SSL training run (`--resume` continues an interrupted one: make train ARGS=--resume)
+train: build
+	$(RUN) train $(ARGS)
+
+## eval: the trained model on the test splits: metrics JSON, results table, gallery
+eval: build
+	$(RUN) eval
 
 ## demo: setup + data + every stage, end to end, on the default config
 demo: data

@@ -6,3 +6,4 @@ mod embed_cli;
 mod score_maps_cli;
 mod stub_http;
 mod synth_cli;
+mod train_cli;

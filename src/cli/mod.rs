@@ -2,10 +2,13 @@
 
 mod captions;
 mod embed;
+mod eval;
 mod info;
+mod label_captions;
 mod score_maps;
 mod stub;
 mod synth;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,8 +41,14 @@ pub enum Command {
     Captions(captions::CaptionsArgs),
     /// Run the local OpenAI-compatible MLLM stand-in.
     MllmStub(stub::StubArgs),
+    /// Captions from the manifest labels alone (no MLLM), for stage two.
+    LabelCaptions(label_captions::LabelCaptionsArgs),
     /// Stage two: embed the captions with the configured text encoder.
     Embed(embed::EmbedArgs),
+    /// Stage three: train the OA-SSL model (or a baseline) on the training splits.
+    Train(train::TrainArgs),
+    /// Evaluate the trained model on the test splits (metrics, table, gallery).
+    Eval(eval::EvalArgs),
     /// Score heatmaps of any method against annotations under a named evaluation protocol.
     ScoreMaps(score_maps::ScoreMapsArgs),
     /// Show versions, the libtorch in use and whether CUDA is available.
@@ -59,7 +68,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Synth(args) => synth::run(&cli.config, args),
         Command::Captions(args) => captions::run(&cli.config, args),
         Command::MllmStub(args) => stub::run(&cli.config, args),
+        Command::LabelCaptions(args) => label_captions::run(&cli.config, args),
         Command::Embed(args) => embed::run(&cli.config, args),
+        Command::Train(args) => train::run(&cli.config, args),
+        Command::Eval(args) => eval::run(&cli.config, args),
         Command::ScoreMaps(args) => score_maps::run(args),
         Command::Info => info::run(),
     }

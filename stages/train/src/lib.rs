@@ -11,6 +11,9 @@
 //! - [`loss`]: one file per term (L_LVS, L_OSC, L_oca, L_ori, Sinkhorn) and [`loss::total`], which composes
 //!   `L_base + λ1·L_oca + λ2·L_ori` for [`loss::Method::Oassl`] (or the LVS / NoPrior objectives) from a
 //!   [`loss::LossConfig`].
+//! - [`data`]: frames, spectrograms and text vectors of the training clips, batched by rayon workers.
+//! - [`stage`]: `oassl train`, the resumable training loop (Adam, checkpoints, step log, loss curve).
+//! - [`evaluation`]: `oassl eval`, the model on the test splits scored with `oassl_eval`, plus a gallery.
 //!
 //! ```no_run
 //! use oassl_train::loss::{self, LossConfig, Method};
@@ -34,10 +37,13 @@
 #![deny(missing_docs)]
 
 pub mod audio;
+pub mod data;
 pub mod error;
+pub mod evaluation;
 pub mod loss;
 pub mod model;
 pub(crate) mod shape;
+pub mod stage;
 pub mod trimap;
 
 pub use error::{Result, TrainError};

@@ -5,8 +5,10 @@
 
 mod captions;
 mod embed;
+mod eval;
 mod stub;
 mod synth;
+mod train;
 
 use std::path::{Path, PathBuf};
 
@@ -15,8 +17,10 @@ use serde::{Deserialize, Serialize};
 
 pub use captions::{preset, CaptionsConfig, ModelPreset, PRESETS};
 pub use embed::EmbedConfig;
+pub use eval::EvalConfig;
 pub use stub::StubConfig;
 pub use synth::SynthConfig;
+pub use train::{TrainConfig, TrainLossConfig};
 
 /// The whole `pipeline.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -27,6 +31,8 @@ pub struct PipelineConfig {
     pub stub: StubConfig,
     pub embed: EmbedConfig,
     pub captions: CaptionsConfig,
+    pub train: TrainConfig,
+    pub eval: EvalConfig,
 }
 
 /// `[data]`: where the pipeline's files live.
@@ -157,6 +163,8 @@ impl PipelineConfig {
         self.stub.validate()?;
         self.embed.validate()?;
         self.captions.validate()?;
+        self.train.validate()?;
+        self.eval.validate()?;
         Ok(())
     }
 }
@@ -224,6 +232,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn train_and_eval_sections_refuse_unknown_keys() {
+        let err = PipelineConfig::parse("[train.loss]\nlambda3 = 1.0\n", Path::new("p.toml"))
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("lambda3"), "{err:#}");
+        let err =
+            PipelineConfig::parse("[eval]\nprotocl = \"lvs\"\n", Path::new("p.toml")).unwrap_err();
+        assert!(format!("{err:#}").contains("protocl"), "{err:#}");
+        let err =
+            PipelineConfig::parse("[train]\nmethod = \"x\"\n", Path::new("p.toml")).unwrap_err();
+        assert!(format!("{err:#}").contains("[train] method"), "{err:#}");
+        let err = PipelineConfig::parse(
+            "[train.loss]\nsinkhorn_epsilon = 0.0\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("[train.loss] sinkhorn_epsilon"),
+            "{err:#}"
+        );
+        let ok =
+            PipelineConfig::parse("[train.loss]\nlambda2 = 0.5\n", Path::new("p.toml")).unwrap();
+        assert_eq!(ok.train.loss.lambda2, 0.5);
     }
 
     #[test]

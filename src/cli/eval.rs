@@ -1,0 +1,25 @@
+//! `oassl eval`: the trained model on the test splits, with random and centre-prior reference rows.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {}
+
+pub fn run(config: &Path, _args: EvalArgs) -> Result<ExitCode> {
+    let (loaded, layout) = super::load(config)?;
+    let s = oassl_train::evaluation::run(&loaded.config.eval, &layout)?;
+    print!("{}", s.markdown);
+    println!(
+        "eval: {:.1} images/s on {}; metrics {}, table {}, gallery {}",
+        s.report.images_per_s,
+        s.report.device,
+        s.metrics.display(),
+        s.table.display(),
+        s.gallery.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,92 @@
+//! `[eval]`: scoring the trained model on the test splits (`oassl eval`).
+
+use serde::{Deserialize, Serialize};
+
+use super::{ensure, InvalidValue};
+
+/// Which splits are scored, under which protocol, and what the report shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Manifest splits to score, each with `dataset/ground_truth/<split>.json` (AVS-Synth: `test_single`,
+    /// `test_duet`). Samples with one source are scored on `S_a`, samples with several on the IOI maps.
+    pub splits: Vec<String>,
+    /// Evaluation protocol of `oassl_eval` (`oassl`, `noprior`, `lvs`, `ezvsl`, `slavc`, `tvsl`); `oassl` is
+    /// NoPrior's protocol with one GT map per source.
+    pub protocol: String,
+    /// Samples per forward pass.
+    pub batch_size: usize,
+    /// `auto` (CUDA when available), `cpu` or `cuda`.
+    pub device: String,
+    /// Seed of the random reference map.
+    pub random_seed: u64,
+    /// σ of the centre Gaussian reference map, as a fraction of the frame side.
+    pub prior_sigma: f64,
+    /// Samples in the gallery: this many best and this many worst by cIoU.
+    pub gallery_best: usize,
+    /// Worst samples in the gallery (failure cases).
+    pub gallery_worst: usize,
+    /// Side of one gallery tile in pixels.
+    pub gallery_tile: u32,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            splits: vec!["test_single".into(), "test_duet".into()],
+            protocol: "oassl".into(),
+            batch_size: 32,
+            device: "auto".into(),
+            random_seed: 0,
+            prior_sigma: 0.25,
+            gallery_best: 4,
+            gallery_worst: 4,
+            gallery_tile: 160,
+        }
+    }
+}
+
+impl EvalConfig {
+    pub(crate) fn validate(&self) -> Result<(), InvalidValue> {
+        const S: &str = "eval";
+        ensure(!self.splits.is_empty(), S, "splits", || {
+            "must name at least one split".into()
+        })?;
+        ensure(
+            matches!(
+                self.protocol.as_str(),
+                "oassl" | "noprior" | "lvs" | "ezvsl" | "slavc" | "tvsl"
+            ),
+            S,
+            "protocol",
+            || {
+                format!(
+                    "{:?} is not one of oassl, noprior, lvs, ezvsl, slavc, tvsl",
+                    self.protocol
+                )
+            },
+        )?;
+        ensure(self.batch_size >= 1, S, "batch_size", || {
+            "must be at least 1".into()
+        })?;
+        ensure(
+            matches!(self.device.as_str(), "auto" | "cpu" | "cuda"),
+            S,
+            "device",
+            || format!("{:?} is not one of auto, cpu, cuda", self.device),
+        )?;
+        ensure(
+            self.prior_sigma.is_finite() && self.prior_sigma > 0.0,
+            S,
+            "prior_sigma",
+            || format!("{} must be > 0", self.prior_sigma),
+        )?;
+        ensure(
+            (32..=1024).contains(&self.gallery_tile),
+            S,
+            "gallery_tile",
+            || format!("{} is outside 32..=1024", self.gallery_tile),
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,268 @@
+//! `[train]` and `[train.loss]`: stage three, the OA-SSL training run.
+//!
+//! `[train.loss]` mirrors `oassl_train::loss::LossConfig` field by field (this crate cannot depend on the model
+//! crate); stage three maps it across and validates it once more with the loss code's own rules.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ensure, InvalidValue};
+
+/// What stage three trains on, how long, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Objective: `lvs`, `noprior` or `oassl` (method.md §3), so baselines train in the same loop.
+    pub method: String,
+    /// Manifest splits to train on (AVS-Synth: `train_single`, `train_duet`).
+    pub splits: Vec<String>,
+    /// Seed of the weight init, the shuffling and the augmentation.
+    pub seed: u64,
+    /// `auto` (CUDA when available), `cpu` or `cuda`.
+    pub device: String,
+    /// Crop side in pixels (224 in the paper). Training resizes the shorter side to `image_size · 246 / 224`
+    /// first (NoPrior's 246 for 224), evaluation resizes to `image_size` square.
+    pub image_size: u32,
+    /// Random horizontal flip (AVGN / T-VSL; NoPrior has it commented out).
+    pub flip: bool,
+    /// Audio window in seconds (3 s, method.md §1.2): the first seconds for training, the centre for evaluation.
+    pub audio_seconds: f64,
+    /// Samples per step (128 in NoPrior).
+    pub batch_size: usize,
+    /// Passes over the training samples; the run ends after `epochs · ⌊N / batch_size⌋` steps (`drop_last`).
+    pub epochs: usize,
+    /// Adam learning rate (1e-4, NoPrior scripts).
+    pub learning_rate: f64,
+    /// Adam β1 (0.9).
+    pub beta1: f64,
+    /// Adam β2 (0.999).
+    pub beta2: f64,
+    /// Adam ε (1e-8).
+    pub adam_epsilon: f64,
+    /// fp16 autocast of the forward pass on CUDA, with dynamic loss scaling; ignored on CPU.
+    pub autocast: bool,
+    /// cuDNN autotuner (`cudnn.benchmark = True`).
+    pub cudnn_benchmark: bool,
+    /// Write a checkpoint every this many steps (and always at the end).
+    pub checkpoint_every: usize,
+    /// Data-loading threads (rayon) that decode frames and compute spectrograms.
+    pub workers: usize,
+    /// Batches prepared ahead of the training thread (bounded channel depth).
+    pub prefetch: usize,
+    /// libtorch intra-op CPU threads (0: libtorch's default).
+    pub torch_threads: usize,
+    /// Skip (and count) samples with missing or inconsistent inputs instead of stopping with an error.
+    pub skip_bad_samples: bool,
+    /// Keep the visual ResNet-18 fixed (NoPrior); default fine-tuned (method.md §11.2).
+    pub freeze_visual: bool,
+    /// Optional torchvision `resnet18` state_dict as safetensors for the visual trunk, relative to the config
+    /// file's folder unless absolute; empty = random init.
+    pub visual_weights: PathBuf,
+    /// Every constant of the objective.
+    pub loss: TrainLossConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            method: "oassl".into(),
+            splits: vec!["train_single".into(), "train_duet".into()],
+            seed: 0,
+            device: "auto".into(),
+            image_size: 224,
+            flip: false,
+            audio_seconds: 3.0,
+            batch_size: 128,
+            epochs: 100,
+            learning_rate: 1e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            adam_epsilon: 1e-8,
+            autocast: false,
+            cudnn_benchmark: true,
+            checkpoint_every: 100,
+            workers: 2,
+            prefetch: 2,
+            torch_threads: 0,
+            skip_bad_samples: false,
+            freeze_visual: false,
+            visual_weights: PathBuf::new(),
+            loss: TrainLossConfig::default(),
+        }
+    }
+}
+
+/// `[train.loss]`: the constants of `L_base + λ1·L_oca + λ2·L_ori` (defaults: the paper's values, method.md §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainLossConfig {
+    /// α_p, trimap foreground threshold (0.65).
+    pub alpha_p: f64,
+    /// α_n, trimap background threshold (0.4).
+    pub alpha_n: f64,
+    /// ω, trimap sigmoid sharpness (0.03).
+    pub omega: f64,
+    /// Temperature of L_LVS (0.07).
+    pub lvs_temperature: f64,
+    /// Add L_OSC to L_base for `oassl` (true, method.md §11.4).
+    pub base_includes_osc: bool,
+    /// Weight of L_OSC inside L_base (1).
+    pub osc_weight: f64,
+    /// IOI stop threshold on the remaining saliency (0.1).
+    pub ioi_stop_saliency: f64,
+    /// IOI background cosine threshold (0.7).
+    pub ioi_background_similarity: f64,
+    /// IOI merge cosine threshold (0.6).
+    pub ioi_merge_similarity: f64,
+    /// λ1, weight of L_oca (1).
+    pub lambda1: f64,
+    /// Temperature of L_oca (0.07).
+    pub oca_temperature: f64,
+    /// δ, OCA false-negative caption-cosine threshold (0.5).
+    pub oca_false_negative_threshold: f64,
+    /// λ2, weight of L_ori (0.1).
+    pub lambda2: f64,
+    /// Sinkhorn iterations (100).
+    pub sinkhorn_iterations: usize,
+    /// Sinkhorn ε (0.05).
+    pub sinkhorn_epsilon: f64,
+    /// λ_c, weight of the coordinate distance in the ORI cost (1).
+    pub ori_coordinate_weight: f64,
+    /// Rescaling of reference maps before transport: `minmax` or `affine` ((S + 1) / 2).
+    pub ori_map_scaling: String,
+}
+
+impl Default for TrainLossConfig {
+    fn default() -> Self {
+        Self {
+            alpha_p: 0.65,
+            alpha_n: 0.4,
+            omega: 0.03,
+            lvs_temperature: 0.07,
+            base_includes_osc: true,
+            osc_weight: 1.0,
+            ioi_stop_saliency: 0.1,
+            ioi_background_similarity: 0.7,
+            ioi_merge_similarity: 0.6,
+            lambda1: 1.0,
+            oca_temperature: 0.07,
+            oca_false_negative_threshold: 0.5,
+            lambda2: 0.1,
+            sinkhorn_iterations: 100,
+            sinkhorn_epsilon: 0.05,
+            ori_coordinate_weight: 1.0,
+            ori_map_scaling: "minmax".into(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The resize before the random crop: `round(image_size · 246 / 224)`.
+    pub fn resize_before_crop(&self) -> u32 {
+        ((self.image_size as f64) * 246.0 / 224.0).round() as u32
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), InvalidValue> {
+        const S: &str = "train";
+        ensure(
+            matches!(self.method.as_str(), "lvs" | "noprior" | "oassl"),
+            S,
+            "method",
+            || format!("{:?} is not one of lvs, noprior, oassl", self.method),
+        )?;
+        ensure(!self.splits.is_empty(), S, "splits", || {
+            "must name at least one manifest split".into()
+        })?;
+        ensure(
+            matches!(self.device.as_str(), "auto" | "cpu" | "cuda"),
+            S,
+            "device",
+            || format!("{:?} is not one of auto, cpu, cuda", self.device),
+        )?;
+        ensure(
+            (32..=1024).contains(&self.image_size),
+            S,
+            "image_size",
+            || format!("{} is outside 32..=1024", self.image_size),
+        )?;
+        ensure(
+            self.audio_seconds.is_finite() && (0.1..=60.0).contains(&self.audio_seconds),
+            S,
+            "audio_seconds",
+            || format!("{} is outside 0.1..=60", self.audio_seconds),
+        )?;
+        ensure(self.batch_size >= 2, S, "batch_size", || {
+            "must be at least 2 (the contrastive losses need negatives)".into()
+        })?;
+        ensure(self.epochs >= 1, S, "epochs", || {
+            "must be at least 1".into()
+        })?;
+        ensure(
+            self.learning_rate.is_finite() && self.learning_rate > 0.0,
+            S,
+            "learning_rate",
+            || format!("{} must be > 0", self.learning_rate),
+        )?;
+        for (key, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            ensure((0.0..1.0).contains(&v), S, key, || {
+                format!("{v} is outside [0, 1)")
+            })?;
+        }
+        ensure(self.adam_epsilon > 0.0, S, "adam_epsilon", || {
+            "must be > 0".into()
+        })?;
+        ensure(self.checkpoint_every >= 1, S, "checkpoint_every", || {
+            "must be at least 1".into()
+        })?;
+        ensure(self.workers >= 1, S, "workers", || {
+            "must be at least 1".into()
+        })?;
+        ensure(self.prefetch >= 1, S, "prefetch", || {
+            "must be at least 1".into()
+        })?;
+        self.loss.validate()
+    }
+}
+
+impl TrainLossConfig {
+    fn validate(&self) -> Result<(), InvalidValue> {
+        const S: &str = "train.loss";
+        for (key, v) in [
+            ("omega", self.omega),
+            ("lvs_temperature", self.lvs_temperature),
+            ("oca_temperature", self.oca_temperature),
+            ("sinkhorn_epsilon", self.sinkhorn_epsilon),
+        ] {
+            ensure(v.is_finite() && v > 0.0, S, key, || {
+                format!("{v} must be > 0")
+            })?;
+        }
+        for (key, v) in [
+            ("osc_weight", self.osc_weight),
+            ("lambda1", self.lambda1),
+            ("lambda2", self.lambda2),
+            ("ori_coordinate_weight", self.ori_coordinate_weight),
+        ] {
+            ensure(v.is_finite() && v >= 0.0, S, key, || {
+                format!("{v} must be >= 0")
+            })?;
+        }
+        ensure(self.alpha_n <= self.alpha_p, S, "alpha_n", || {
+            format!("{} must not exceed alpha_p {}", self.alpha_n, self.alpha_p)
+        })?;
+        ensure(
+            self.sinkhorn_iterations >= 1,
+            S,
+            "sinkhorn_iterations",
+            || "must be at least 1".into(),
+        )?;
+        ensure(
+            matches!(self.ori_map_scaling.as_str(), "minmax" | "affine"),
+            S,
+            "ori_map_scaling",
+            || format!("{:?} is not one of minmax, affine", self.ori_map_scaling),
+        )?;
+        Ok(())
+    }
+}

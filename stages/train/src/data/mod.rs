@@ -1,0 +1,20 @@
+//! Data loading for stage three: samples checked up front, frames and spectrograms built by rayon workers into
+//! plain buffers, tensors created on the training thread.
+//!
+//! - [`samples`]: manifest rows joined with their text vectors, validated;
+//! - [`frames`]: frame decoding, augmentation, ImageNet normalisation;
+//! - [`audio_clip`]: WAV → log spectrogram;
+//! - [`batch`]: batch buffers and the bounded-channel loader.
+
+pub mod audio_clip;
+pub mod batch;
+pub mod frames;
+pub mod samples;
+
+pub use audio_clip::{audio_input, AudioInput, AudioWindow};
+pub use batch::{
+    epoch_order, eval_tensors, load_eval_item, Batch, BatchLoader, BatchTensors, EvalItem,
+    LoaderSettings,
+};
+pub use frames::FrameTransform;
+pub use samples::{training_set, SkippedSample, TrainSample, TrainSet};

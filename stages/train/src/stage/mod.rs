@@ -1,0 +1,503 @@
+//! Stage three, `oassl train`: trains the OA-SSL model (or an LVS / NoPrior baseline) on the manifest's
+//! training splits.
+//!
+//! Reads `dataset/manifest.csv`, `extract/frames/*.jpg`, `extract/audio/*.wav` and `embed/sample_text.parquet`;
+//! writes under `train/`:
+//! - `checkpoints/` (see [`checkpoint`]), every `checkpoint_every` steps and at the end;
+//! - `steps.csv` (see [`step_log`]) and `loss_curve.png` (see [`loss_curve`]);
+//! - `model.safetensors` and `model.json` ([`ModelMeta`]): the final weights that `oassl eval` reads;
+//! - `stage.lock.json`, last.
+//!
+//! A rerun is skipped when the lock says nothing changed (inputs, `[train]`); `--resume` continues the newest
+//! checkpoint of an interrupted run to the same final step; a non-finite loss stops the run with the step,
+//! the loss terms and the last good checkpoint.
+
+pub mod adam;
+pub mod checkpoint;
+pub mod loss_curve;
+pub mod settings;
+pub mod step_log;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use tch::nn;
+
+use oassl_pipeline::config::{TrainConfig, TrainLossConfig};
+use oassl_pipeline::fingerprint::{hash_json, hash_parts, FileDigest};
+use oassl_pipeline::manifest::Manifest;
+use oassl_pipeline::stage_lock::{self, StageLock, Staleness, LOCK_SCHEMA};
+use oassl_pipeline::tables::read_sample_texts;
+use oassl_pipeline::Layout;
+
+use crate::data::batch::LoaderSettings;
+use crate::data::{epoch_order, training_set, BatchLoader, FrameTransform};
+use crate::loss;
+use crate::model::{load_torchvision_trunk, ModelConfig, OasslModel};
+use adam::{Adam, AdamParams};
+use checkpoint::{CheckpointState, Checkpoints};
+use step_log::StepRow;
+
+/// Options of one run (command-line flags).
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Continue the newest checkpoint instead of starting over.
+    pub resume: bool,
+    /// Train even if the stage lock says nothing changed.
+    pub force: bool,
+    /// Stop (as if killed) once this many steps are done, without the final checkpoint; for testing resume.
+    pub stop_after: Option<usize>,
+    /// Resolved `[train] visual_weights` (None = random init).
+    pub visual_weights: Option<PathBuf>,
+}
+
+/// What the trained model needs besides its weights; written as `train/model.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// Objective it was trained with.
+    pub method: String,
+    /// Steps trained.
+    pub step: usize,
+    /// Width D of the text vectors.
+    pub text_dim: usize,
+    /// Input side S.
+    pub image_size: u32,
+    /// Seconds of audio.
+    pub audio_seconds: f64,
+    /// Whether the visual trunk was frozen.
+    pub freeze_visual: bool,
+    /// The loss constants (IOI thresholds are reused at evaluation).
+    pub loss: TrainLossConfig,
+    /// Loss of the last step.
+    pub final_loss: f64,
+}
+
+impl ModelMeta {
+    /// Reads `train/model.json`.
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading {} (run `make train` first)", path.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// The model shape it describes.
+    pub fn model_config(&self) -> ModelConfig {
+        ModelConfig {
+            text_dim: self.text_dim as i64,
+            freeze_visual: self.freeze_visual,
+            freeze_audio: false,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TrainSummary {
+    /// Nothing changed; the existing model was kept.
+    pub up_to_date: bool,
+    /// Why it ran (or the staleness text).
+    pub reason: String,
+    /// Training samples used.
+    pub samples: usize,
+    /// Samples left out (`skip_bad_samples`).
+    pub skipped: usize,
+    /// Step it started from (non-zero when resumed).
+    pub start_step: usize,
+    /// Steps completed.
+    pub step: usize,
+    /// Steps of the whole run.
+    pub total_steps: usize,
+    /// Stopped early by `stop_after`.
+    pub interrupted: bool,
+    /// Loss of the last step.
+    pub final_loss: f64,
+    /// Mean samples/s over the steps of this invocation.
+    pub samples_per_s: f64,
+    /// Device used.
+    pub device: String,
+    /// The final weights.
+    pub model: PathBuf,
+}
+
+/// Files of the training stage.
+pub struct TrainFiles {
+    /// `train/`.
+    pub dir: PathBuf,
+}
+
+impl TrainFiles {
+    /// The files under `layout`'s `train/`.
+    pub fn new(layout: &Layout) -> Self {
+        Self {
+            dir: layout.stage_dir("train"),
+        }
+    }
+    /// Final weights.
+    pub fn model(&self) -> PathBuf {
+        self.dir.join("model.safetensors")
+    }
+    /// Final model description.
+    pub fn meta(&self) -> PathBuf {
+        self.dir.join("model.json")
+    }
+    /// Per-step log.
+    pub fn steps(&self) -> PathBuf {
+        self.dir.join("steps.csv")
+    }
+    /// Loss curve picture.
+    pub fn curve(&self) -> PathBuf {
+        self.dir.join("loss_curve.png")
+    }
+    /// Checkpoint folder.
+    pub fn checkpoints(&self) -> Checkpoints {
+        Checkpoints::new(self.dir.join("checkpoints"))
+    }
+}
+
+fn bar(total: usize, start: usize) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "train {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_position(start as u64);
+    bar
+}
+
+fn value(t: &tch::Tensor) -> Result<f64> {
+    Ok(f64::try_from(t.to_kind(tch::Kind::Double))?)
+}
+
+/// Runs stage three.
+pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<TrainSummary> {
+    let loss_cfg = settings::loss_config(&cfg.loss)?;
+    let method = settings::method(cfg)?;
+    let files = TrainFiles::new(layout);
+    let manifest_path = layout.manifest();
+    if !manifest_path.exists() {
+        bail!(
+            "manifest {} not found: run `make data` first",
+            manifest_path.display()
+        );
+    }
+    let sample_text_path = layout.stage_dir("embed").join("sample_text.parquet");
+    if !sample_text_path.exists() {
+        bail!(
+            "text vectors {} not found: run `make captions` and `make embed` first",
+            sample_text_path.display()
+        );
+    }
+    let manifest = Manifest::read(&manifest_path)?;
+    let texts = read_sample_texts(&sample_text_path)?;
+    let set = training_set(
+        layout,
+        &manifest,
+        &cfg.splits,
+        &texts,
+        &sample_text_path,
+        cfg.skip_bad_samples,
+    )?;
+    let n = set.samples.len();
+    if n < cfg.batch_size {
+        bail!(
+            "[train] batch_size = {} but only {n} training samples are usable",
+            cfg.batch_size
+        );
+    }
+    let steps_per_epoch = n / cfg.batch_size;
+    let total_steps = steps_per_epoch * cfg.epochs;
+
+    // Fingerprint: the [train] settings that matter and every input file.
+    let mut deps = vec![manifest_path.clone(), sample_text_path.clone()];
+    for s in &set.samples {
+        deps.push(s.frame.clone());
+        deps.push(s.audio.clone());
+    }
+    if let Some(w) = &opts.visual_weights {
+        deps.push(w.clone());
+    }
+    let config_hash = hash_json(&settings::result_relevant(cfg))?;
+    let lock_path = layout.stage_lock("train");
+    let staleness = stage_lock::check(&lock_path, &config_hash, &deps)?;
+    if staleness == Staleness::UpToDate && !opts.force && !opts.resume {
+        let meta = ModelMeta::read(&files.meta())?;
+        return Ok(TrainSummary {
+            up_to_date: true,
+            reason: staleness.to_string(),
+            samples: n,
+            skipped: set.skipped.len(),
+            step: meta.step,
+            total_steps,
+            final_loss: meta.final_loss,
+            model: files.model(),
+            ..TrainSummary::default()
+        });
+    }
+    let digests: Vec<FileDigest> = deps
+        .iter()
+        .map(|p| FileDigest::of(p))
+        .collect::<Result<_>>()?;
+    let inputs_hash = hash_parts(digests.iter().map(|d| d.hash.as_bytes()));
+
+    let device = settings::device(&cfg.device, "train")?;
+    if cfg.torch_threads > 0 {
+        tch::set_num_threads(cfg.torch_threads as i32);
+    }
+    if device.is_cuda() && cfg.cudnn_benchmark {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    tch::manual_seed(cfg.seed as i64);
+    let mut vs = nn::VarStore::new(device);
+    let model_cfg = ModelConfig {
+        text_dim: set.text_dim as i64,
+        freeze_visual: cfg.freeze_visual,
+        freeze_audio: false,
+    };
+    let model = OasslModel::new(vs.root(), &model_cfg)?;
+    if let Some(w) = &opts.visual_weights {
+        let missing = load_torchvision_trunk(&vs, "visual", w)?;
+        if !missing.is_empty() {
+            bail!(
+                "{}: lacks {} visual trunk tensors, e.g. `{}`",
+                w.display(),
+                missing.len(),
+                missing[0]
+            );
+        }
+    }
+    let autocast = cfg.autocast && device.is_cuda();
+    let mut adam = Adam::new(
+        &vs,
+        AdamParams {
+            lr: cfg.learning_rate,
+            beta1: cfg.beta1,
+            beta2: cfg.beta2,
+            eps: cfg.adam_epsilon,
+        },
+        if autocast { 65536.0 } else { 1.0 },
+    );
+
+    let checkpoints = files.checkpoints();
+    let mut rows: Vec<StepRow> = Vec::new();
+    let mut start_step = 0;
+    let mut last_good: Option<CheckpointState> = None;
+    let reason = if opts.resume {
+        match checkpoints.latest()? {
+            Some(state) => {
+                if state.config_hash != config_hash || state.inputs_hash != inputs_hash {
+                    bail!(
+                        "cannot resume from {}: the [train] settings or the training inputs changed since; run without --resume",
+                        checkpoints.latest_path().display()
+                    );
+                }
+                checkpoints.restore(&state, &mut vs, &mut adam)?;
+                start_step = state.step;
+                rows = step_log::read_rows(&files.steps())?;
+                rows.retain(|r| r.step <= start_step);
+                last_good = Some(state);
+                format!("resumed at step {start_step}")
+            }
+            None => "no checkpoint to resume; starting".to_string(),
+        }
+    } else if opts.force {
+        "forced".to_string()
+    } else {
+        staleness.to_string()
+    };
+    if start_step == 0 {
+        checkpoints.clear()?;
+    }
+    tracing::info!(
+        "train ({reason}): {n} samples, {steps_per_epoch} steps/epoch, {total_steps} steps, method {}, device {device:?}",
+        cfg.method
+    );
+
+    let end_step = opts
+        .stop_after
+        .map_or(total_steps, |s| s.min(total_steps))
+        .max(start_step);
+    let plan: Vec<(usize, Vec<usize>)> = (start_step..end_step)
+        .map(|step| {
+            let epoch = step / steps_per_epoch;
+            let order = epoch_order(n, cfg.seed, epoch);
+            let offset = (step % steps_per_epoch) * cfg.batch_size;
+            (step, order[offset..offset + cfg.batch_size].to_vec())
+        })
+        .collect();
+    let samples = Arc::new(set.samples);
+    let loader = BatchLoader::spawn(
+        samples,
+        plan,
+        LoaderSettings {
+            transform: FrameTransform::Train {
+                resize: cfg.resize_before_crop(),
+                crop: cfg.image_size,
+                flip: cfg.flip,
+            },
+            audio_seconds: cfg.audio_seconds,
+            seed: cfg.seed,
+            workers: cfg.workers,
+            prefetch: cfg.prefetch,
+        },
+    )?;
+
+    let progress = bar(total_steps, start_step);
+    let state_at = |step: usize, adam: &Adam| CheckpointState {
+        step,
+        total_steps,
+        config_hash: config_hash.clone(),
+        inputs_hash: inputs_hash.clone(),
+        text_dim: set.text_dim,
+        adam_t: adam.t,
+        loss_scale: adam.loss_scale,
+        clean_steps: adam.clean_steps,
+        rng_seed: cfg.seed,
+        model_file: PathBuf::new(),
+        optim_file: PathBuf::new(),
+    };
+    let run_started = Instant::now();
+    let mut tick = Instant::now();
+    let mut trained = 0usize;
+    let mut step = start_step;
+    for batch in loader {
+        let batch = batch?;
+        let t = batch.tensors(device)?;
+        let outputs = tch::autocast(autocast, || {
+            model.forward(&t.frames, &t.spec, &t.foreground, &t.background, true)
+        })?;
+        let outputs = match t.fg_valid {
+            Some(mask) => outputs.with_fg_valid(mask)?,
+            None => outputs,
+        };
+        let terms = loss::total(&outputs, &loss_cfg, method)?;
+        let vals = [
+            value(&terms.total)?,
+            value(&terms.base)?,
+            value(&terms.lvs)?,
+            value(&terms.osc)?,
+            value(&terms.oca)?,
+            value(&terms.ori)?,
+        ];
+        if vals.iter().any(|v| !v.is_finite()) {
+            progress.abandon();
+            let good = match &last_good {
+                Some(s) => format!("{} (step {})", s.model_file.display(), s.step),
+                None => "none (no checkpoint was written yet)".to_string(),
+            };
+            bail!(
+                "step {}: the loss is not finite: total {}, base {}, lvs {}, osc {}, oca {}, ori {}; last good checkpoint: {good}",
+                batch.step + 1,
+                vals[0], vals[1], vals[2], vals[3], vals[4], vals[5]
+            );
+        }
+        adam.zero_grad();
+        if autocast {
+            (&terms.total * adam.loss_scale).backward();
+        } else {
+            terms.total.backward();
+        }
+        let applied = adam.step(autocast)?;
+        if device.is_cuda() {
+            tch::Cuda::synchronize(0);
+        }
+        let seconds = tick.elapsed().as_secs_f64();
+        tick = Instant::now();
+        step = batch.step + 1;
+        trained += 1;
+        let samples_per_s = batch.len() as f64 / seconds.max(1e-9);
+        rows.push(StepRow {
+            step,
+            epoch: batch.step / steps_per_epoch,
+            total: vals[0],
+            base: vals[1],
+            lvs: vals[2],
+            osc: vals[3],
+            oca: vals[4],
+            ori: vals[5],
+            samples_per_s,
+            applied,
+        });
+        progress.set_position(step as u64);
+        progress.set_message(format!(
+            "loss {:.4} | {samples_per_s:.1} samples/s",
+            vals[0]
+        ));
+        if step % cfg.checkpoint_every == 0 && step < total_steps {
+            last_good = Some(checkpoints.save(&vs, &adam, state_at(step, &adam))?);
+            step_log::write_rows(&files.steps(), &rows)?;
+        }
+    }
+    progress.finish_and_clear();
+    let elapsed = run_started.elapsed().as_secs_f64();
+    let total_samples = trained * cfg.batch_size;
+    let final_loss = rows.last().map_or(f64::NAN, |r| r.total);
+    let mut summary = TrainSummary {
+        up_to_date: false,
+        reason,
+        samples: n,
+        skipped: set.skipped.len(),
+        start_step,
+        step,
+        total_steps,
+        interrupted: step < total_steps,
+        final_loss,
+        samples_per_s: if elapsed > 0.0 {
+            total_samples as f64 / elapsed
+        } else {
+            0.0
+        },
+        device: format!("{device:?}"),
+        model: files.model(),
+    };
+    if summary.interrupted {
+        return Ok(summary);
+    }
+
+    checkpoints.save(&vs, &adam, state_at(step, &adam))?;
+    step_log::write_rows(&files.steps(), &rows)?;
+    loss_curve::write(&files.curve(), &rows)?;
+    oassl_pipeline::atomic::write_via_path(&files.model(), |tmp| {
+        vs.save(tmp)
+            .with_context(|| format!("saving weights to {}", tmp.display()))
+    })?;
+    let meta = ModelMeta {
+        method: cfg.method.clone(),
+        step,
+        text_dim: model_cfg.text_dim as usize,
+        image_size: cfg.image_size,
+        audio_seconds: cfg.audio_seconds,
+        freeze_visual: cfg.freeze_visual,
+        loss: cfg.loss.clone(),
+        final_loss,
+    };
+    oassl_pipeline::atomic::write_json(&files.meta(), &meta)?;
+    let mut counts = BTreeMap::new();
+    counts.insert("samples".to_string(), n as u64);
+    counts.insert("skipped".to_string(), set.skipped.len() as u64);
+    counts.insert("steps".to_string(), step as u64);
+    let lock = StageLock {
+        schema: LOCK_SCHEMA,
+        stage: "train".into(),
+        oassl_version: env!("CARGO_PKG_VERSION").into(),
+        config_hash,
+        deps: digests,
+        outs: vec![
+            FileDigest::of(&files.model())?,
+            FileDigest::of(&files.meta())?,
+        ],
+        counts,
+        finished_at: stage_lock::now_stamp(),
+    };
+    lock.write(&lock_path)?;
+    summary.model = files.model();
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests;
