@@ -145,7 +145,17 @@ fn kill_mid_run_then_rerun_requests_only_unfinished_samples() {
         (3..10).contains(&finished),
         "{finished} finished before the kill"
     );
-    let before = stub.stats().chat_requests;
+    // Requests the killed run had already sent still reach the stand-in, which counts them after its 150 ms
+    // latency: wait until its count is still, so they are not charged to the rerun.
+    let mut before = stub.stats().chat_requests;
+    loop {
+        std::thread::sleep(Duration::from_millis(400));
+        let now = stub.stats().chat_requests;
+        if now == before {
+            break;
+        }
+        before = now;
+    }
     let out = ws.oassl(&["captions"]);
     assert_ok(&out);
     assert_all_ok(&ws, 10);
