@@ -180,9 +180,15 @@ fn main() -> Result<()> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
+    // Said in the report: a debug build of the oassl crates is slower than `make bench`'s release build.
+    let profile = if cfg!(debug_assertions) {
+        "Debug (oassl crates; dependencies at opt-level 2)"
+    } else {
+        "Release"
+    };
     let report = format!(
         "## Stage one (`oassl captions`)\n\n\
-         Machine: {cores} cores ({cpu}); date {date}; commit {commit}. Release build, `make bench`.\n\n\
+         Machine: {cores} cores ({cpu}); date {date}; commit {commit}. {profile} build, `make bench`.\n\n\
          | measurement | result |\n| --- | --- |\n\
          | extraction, ffmpeg-next, {WORKERS} workers ({} AVS-Synth clips, 224 px frame + 3 s 22.05 kHz WAV) | {:.1} clips/s ({:.2} s) |\n\
          | baseline: `ffmpeg` CLI once per clip, {WORKERS} at a time, same files and outputs | {:.1} clips/s ({:.2} s) |\n\
