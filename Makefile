@@ -49,7 +49,11 @@ eval: build
 
 ## demo: setup + data + every stage, end to end, on the default config
 demo: data
-	@echo "demo: AVS-Synth is in $$(dirname $(CONFIG))/data/dataset"
+	$(RUN) captions
+	$(RUN) embed
+	$(RUN) train
+	$(RUN) eval
+	@echo "demo: results in $$(dirname $(CONFIG))/data/eval"
 
 ## test: setup + the full test suite
 test: setup

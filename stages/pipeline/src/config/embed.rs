@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, InvalidValue};
+use super::{ensure, ensure_device, InvalidValue};
 
 /// Which frozen text encoder turns captions into reference features, and how it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,12 +64,7 @@ impl EmbedConfig {
                 self.pooling, self.encoder
             )
         })?;
-        ensure(
-            matches!(self.device.as_str(), "auto" | "cpu" | "cuda"),
-            S,
-            "device",
-            || format!("{:?} is not one of auto, cpu, cuda", self.device),
-        )?;
+        ensure_device(S, &self.device)?;
         ensure(
             (1..=4096).contains(&self.batch_size),
             S,

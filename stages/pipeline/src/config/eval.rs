@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, InvalidValue};
+use super::{ensure, ensure_device, InvalidValue};
 
 /// Which splits are scored, under which protocol, and what the report shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,12 +69,7 @@ impl EvalConfig {
         ensure(self.batch_size >= 1, S, "batch_size", || {
             "must be at least 1".into()
         })?;
-        ensure(
-            matches!(self.device.as_str(), "auto" | "cpu" | "cuda"),
-            S,
-            "device",
-            || format!("{:?} is not one of auto, cpu, cuda", self.device),
-        )?;
+        ensure_device(S, &self.device)?;
         ensure(
             self.prior_sigma.is_finite() && self.prior_sigma > 0.0,
             S,

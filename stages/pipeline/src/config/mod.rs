@@ -60,6 +60,16 @@ pub struct InvalidValue {
     pub reason: String,
 }
 
+/// Checks a section's `device` key: `auto` (CUDA when available), `cpu` or `cuda`.
+pub(crate) fn ensure_device(section: &'static str, device: &str) -> Result<(), InvalidValue> {
+    ensure(
+        matches!(device, "auto" | "cpu" | "cuda"),
+        section,
+        "device",
+        || format!("{device:?} is not one of auto, cpu, cuda"),
+    )
+}
+
 /// Checks one condition of a section; used by each section's `validate`.
 pub(crate) fn ensure(
     ok: bool,

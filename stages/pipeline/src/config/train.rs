@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, InvalidValue};
+use super::{ensure, ensure_device, InvalidValue};
 
 /// What stage three trains on, how long, and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,12 +174,7 @@ impl TrainConfig {
         ensure(!self.splits.is_empty(), S, "splits", || {
             "must name at least one manifest split".into()
         })?;
-        ensure(
-            matches!(self.device.as_str(), "auto" | "cpu" | "cuda"),
-            S,
-            "device",
-            || format!("{:?} is not one of auto, cpu, cuda", self.device),
-        )?;
+        ensure_device(S, &self.device)?;
         ensure(
             (32..=1024).contains(&self.image_size),
             S,
