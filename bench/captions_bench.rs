@@ -80,11 +80,7 @@ fn main() -> Result<()> {
     let jobs: Vec<ExtractJob> = manifest
         .rows
         .iter()
-        .map(|r| ExtractJob {
-            id: r.id.clone(),
-            video: manifest.video_path(r),
-            timestamp: r.timestamp,
-        })
+        .map(|r| ExtractJob::of_row(&manifest, r))
         .collect();
     let cfg = CaptionsConfig::default();
     let params = ExtractParams::from_config(&cfg);

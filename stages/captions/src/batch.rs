@@ -63,20 +63,7 @@ pub fn import(
 }
 
 fn entry_of(line: &Value, job: &CaptionJob, model: &str) -> JournalEntry {
-    let mut entry = JournalEntry {
-        request_key: job.request_key.clone(),
-        sample_id: job.sample_id.clone(),
-        status: CaptionStatus::Failed,
-        foreground: Vec::new(),
-        background: String::new(),
-        error: String::new(),
-        attempts: 1,
-        latency_ms: 0,
-        model: model.to_string(),
-        prompt_hash: job.prompt_hash.clone(),
-        image_hash: job.image_hash.clone(),
-        raw_response: String::new(),
-    };
+    let mut entry = job.unanswered(model, 1);
     if let Some(err) = line.get("error").filter(|e| !e.is_null()) {
         entry.error = format!("batch error: {err}");
         return entry;

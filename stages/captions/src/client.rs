@@ -43,6 +43,27 @@ pub struct CaptionJob {
     pub prompt_hash: String,
 }
 
+impl CaptionJob {
+    /// The journal entry of this job before any answer: `failed` with nothing filled in, so every early return
+    /// records what went wrong on top of it.
+    pub fn unanswered(&self, model: &str, attempts: u32) -> JournalEntry {
+        JournalEntry {
+            request_key: self.request_key.clone(),
+            sample_id: self.sample_id.clone(),
+            status: CaptionStatus::Failed,
+            foreground: Vec::new(),
+            background: String::new(),
+            error: String::new(),
+            attempts,
+            latency_ms: 0,
+            model: model.to_string(),
+            prompt_hash: self.prompt_hash.clone(),
+            image_hash: self.image_hash.clone(),
+            raw_response: String::new(),
+        }
+    }
+}
+
 /// Why one HTTP request gave no answer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RequestFailure {
@@ -157,20 +178,7 @@ impl CaptionClient {
     /// Asks for one caption, with retries and re-asks; always returns a journal entry.
     pub async fn caption(&self, job: &CaptionJob) -> JournalEntry {
         let started = Instant::now();
-        let mut entry = JournalEntry {
-            request_key: job.request_key.clone(),
-            sample_id: job.sample_id.clone(),
-            status: CaptionStatus::Failed,
-            foreground: Vec::new(),
-            background: String::new(),
-            error: String::new(),
-            attempts: 0,
-            latency_ms: 0,
-            model: self.params.model.clone(),
-            prompt_hash: job.prompt_hash.clone(),
-            image_hash: job.image_hash.clone(),
-            raw_response: String::new(),
-        };
+        let mut entry = job.unanswered(&self.params.model, 0);
         let body = match self.request_body(job) {
             Ok(b) => b,
             Err(e) => {

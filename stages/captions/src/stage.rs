@@ -169,11 +169,7 @@ pub fn run(
     // Extraction.
     let jobs: Vec<ExtractJob> = rows
         .iter()
-        .map(|r| ExtractJob {
-            id: r.id.clone(),
-            video: manifest.video_path(r),
-            timestamp: r.timestamp,
-        })
+        .map(|r| ExtractJob::of_row(&manifest, r))
         .collect();
     let params = ExtractParams::from_config(cfg);
     let progress = bar("extract", jobs.len());

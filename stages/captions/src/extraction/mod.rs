@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use oassl_pipeline::atomic;
 use oassl_pipeline::config::CaptionsConfig;
 use oassl_pipeline::fingerprint::hash_json;
+use oassl_pipeline::manifest::{Manifest, ManifestRow};
 use oassl_pipeline::{Layout, SampleId};
 
 /// Version of the extraction code's output; part of every cache key.
@@ -80,6 +81,17 @@ pub struct ExtractJob {
     pub id: SampleId,
     pub video: Option<PathBuf>,
     pub timestamp: Option<f64>,
+}
+
+impl ExtractJob {
+    /// The job of one manifest row, its video path resolved against the manifest's folder.
+    pub fn of_row(manifest: &Manifest, row: &ManifestRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            video: manifest.video_path(row),
+            timestamp: row.timestamp,
+        }
+    }
 }
 
 /// What happened to one clip.
