@@ -286,26 +286,15 @@ fn bad_inputs_fail_their_rows_and_the_exit_code() {
     let error_of = |id: &str| keys.iter().find(|k| k.0 == id).unwrap().2.clone();
     assert!(rows[..2].iter().all(|r| r.status == "ok"));
     assert!(rows[2..].iter().all(|r| r.status == "failed"));
-    assert!(
-        error_of("missing").contains("not found"),
-        "{}",
-        error_of("missing")
-    );
-    assert!(
-        error_of("corrupt").contains("cannot open"),
-        "{}",
-        error_of("corrupt")
-    );
-    assert!(
-        error_of("silent").contains("no audio stream"),
-        "{}",
-        error_of("silent")
-    );
-    assert!(
-        error_of("short").contains("too short"),
-        "{}",
-        error_of("short")
-    );
+    for (id, reason) in [
+        ("missing", "not found"),
+        ("corrupt", "cannot open"),
+        ("silent", "no audio stream"),
+        ("short", "too short"),
+    ] {
+        let error = error_of(id);
+        assert!(error.contains(reason), "{id}: {error}");
+    }
 
     // A hostile id refuses the manifest: nothing is written outside the data folder.
     let text = std::fs::read_to_string(dataset.join("manifest.csv")).unwrap();
