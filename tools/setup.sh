@@ -31,7 +31,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>/dev/null; then
     echo "setup: installing torch==$TORCH_VERSION into .venv (the libtorch tch 0.24 links against)"
-    .venv/bin/pip install -q "torch==$TORCH_VERSION"
+    .venv/bin/pip install -q --no-cache-dir "torch==$TORCH_VERSION"
 fi
 
 if [ ! -f "$MINILM_DIR/model.safetensors" ]; then
