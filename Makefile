@@ -13,7 +13,7 @@ CARGO ?= cargo
 OASSL := target/release/oassl
 RUN := $(OASSL) --config $(CONFIG)
 
-.PHONY: setup build build-gpu data captions embed train eval demo test test-suite bench-run lint fmt bench clean-data
+.PHONY: setup build build-gpu data captions embed train eval demo report cost test test-suite bench-run lint fmt bench clean-data
 
 ## setup: apt packages, .venv with torch 2.11.0 (libtorch), MiniLM weights (idempotent)
 setup:
@@ -46,6 +46,16 @@ train: build
 ## eval: the trained model on the test splits: metrics JSON, results table, gallery
 eval: build
 	$(RUN) eval
+
+## report: trains and evaluates lvs / noprior / oassl and the λ sweep of [report]; tables in data/report/
+report: data
+	$(RUN) captions
+	$(RUN) embed
+	$(RUN) report
+
+## cost: training and inference time and peak memory (the supplementary's Table 4) into data/cost/
+cost: build
+	$(RUN) cost
 
 ## demo: setup + data + every stage, end to end, on the default config
 demo: data

@@ -94,4 +94,150 @@ fn tiny_run_trains_reports_up_to_date_and_evaluates() {
     ] {
         assert!(ws.data().join("eval").join(f).is_file(), "{f}");
     }
+    localize_uses_the_trained_model(&ws);
+    report_compares_runs(&ws);
+    cost_measures_each_phase(&ws);
+}
+
+/// `oassl localize` on a frame + WAV pair and a list with one unreadable entry.
+fn localize_uses_the_trained_model(ws: &Workspace) {
+    let id = "synth-test-single-00000";
+    let frame = ws.data().join(format!("extract/frames/{id}.jpg"));
+    let audio = ws.data().join(format!("extract/audio/{id}.wav"));
+    let out_dir = ws.path().join("loc");
+    let out = ws.oassl(&[
+        "localize",
+        "--frame",
+        frame.to_str().unwrap(),
+        "--audio",
+        audio.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--tile",
+        "64",
+        "--device",
+        "cpu",
+    ]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("images/s"), "{}", stdout(&out));
+    let png = image::open(out_dir.join(format!("{id}.png"))).unwrap();
+    assert!(
+        png.width() >= 2 * 64,
+        "frame and S_a tiles: {}",
+        png.width()
+    );
+    let maps = std::fs::read(out_dir.join(format!("{id}.safetensors"))).unwrap();
+    let maps = safetensors::SafeTensors::deserialize(&maps).unwrap();
+    assert_eq!(maps.tensor("sound_map").unwrap().shape().len(), 2);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("localize.json")).unwrap()).unwrap();
+    let peak = &report["clips"][0]["peak"];
+    assert!((0.0..=1.0).contains(&peak[0].as_f64().unwrap()), "{report}");
+
+    let list = ws.path().join("clips.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "# frame,wav pairs\n{},{}\nmissing.jpg,missing.wav\n",
+            frame.display(),
+            audio.display()
+        ),
+    )
+    .unwrap();
+    let out = ws.oassl(&[
+        "localize",
+        "--list",
+        list.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("missing.jpg"), "{}", stderr(&out));
+    assert!(ws.data().join(format!("localize/{id}.png")).is_file());
+    let bad = ws.path().join("bad.txt");
+    std::fs::write(&bad, "a,b,c\n").unwrap();
+    let out = ws.oassl(&["localize", "--list", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
+}
+
+/// `oassl report` with two objectives and one λ pair: three runs, one table per group, reruns reuse them.
+fn report_compares_runs(ws: &Workspace) {
+    let config = std::fs::read_to_string(ws.config()).unwrap();
+    std::fs::write(
+        ws.config(),
+        format!("{config}[report]\nmethods = [\"lvs\", \"oassl\"]\nlambda_sweep = [[1.0, 1.0]]\nepochs = 1\n"),
+    )
+    .unwrap();
+    let out = ws.oassl(&["report"]);
+    assert_ok(&out);
+    let md = std::fs::read_to_string(ws.data().join("report/report.md")).unwrap();
+    for want in [
+        "Objectives",
+        "Table 3 layout",
+        "| LVS |",
+        "| OA-SSL | all-MiniLM-L6-v2 | 1 | 0.1 |",
+        "| OA-SSL | all-MiniLM-L6-v2 | 1 | 1 |",
+        "test_duet CAP (%)",
+        "test_single IoU@0.5 (%)",
+        "centre prior",
+    ] {
+        assert!(md.contains(want), "{want} missing:\n{md}");
+    }
+    for run in ["lvs", "oassl", "oassl-l1-1-l2-1"] {
+        let metrics = ws.data().join(format!("report/{run}/eval/metrics.json"));
+        assert!(metrics.is_file(), "{}", metrics.display());
+    }
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.data().join("report/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(results.as_array().unwrap().len(), 3);
+    assert!(results[0]["reused"] == false);
+    let again = ws.oassl(&["report"]);
+    assert_ok(&again);
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.data().join("report/report.json")).unwrap())
+            .unwrap();
+    assert!(
+        results
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["reused"] == true),
+        "{results}"
+    );
+}
+
+/// `oassl cost`: one row per phase, each from its own process, with positive times and a memory figure.
+fn cost_measures_each_phase(ws: &Workspace) {
+    let out = ws.oassl(&[
+        "cost",
+        "--phases",
+        "train:oassl,infer",
+        "--iterations",
+        "1",
+        "--warmup",
+        "0",
+        "--batch-size",
+        "2",
+    ]);
+    assert_ok(&out);
+    let rows: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.data().join("cost/cost.json")).unwrap()).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["phase"], "train:oassl");
+    assert_eq!(rows[0]["batch_size"], 2);
+    assert_eq!(rows[1]["phase"], "infer");
+    for r in rows {
+        assert!(r["seconds_per_iter"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["peak_memory_bytes"].as_u64().unwrap() > 0, "{r}");
+    }
+    let md = std::fs::read_to_string(ws.data().join("cost/cost.md")).unwrap();
+    assert!(md.contains("| infer | Cpu | 1 |"), "{md}");
+    // Captions came from the labels here, so there is no MLLM journal to time.
+    assert!(!md.contains("captions (MLLM)"), "{md}");
+    let out = ws.oassl(&["cost", "--phases", "train:fast"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("train:fast"), "{}", stderr(&out));
 }

@@ -1,10 +1,13 @@
 //! Argument parsing and dispatch to the stage crates.
 
 mod captions;
+mod cost;
 mod embed;
 mod eval;
 mod info;
 mod label_captions;
+mod localize;
+mod report;
 mod score_maps;
 mod stub;
 mod synth;
@@ -49,8 +52,14 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Evaluate the trained model on the test splits (metrics, table, gallery).
     Eval(eval::EvalArgs),
+    /// Run the trained model on one's own clips (videos or frame + WAV): overlay PNGs and maps.
+    Localize(localize::LocalizeArgs),
     /// Score heatmaps of any method against annotations under a named evaluation protocol.
     ScoreMaps(score_maps::ScoreMapsArgs),
+    /// Train and evaluate the comparison runs of `[report]` (objectives, λ sweep, text encoders); write the tables.
+    Report(report::ReportArgs),
+    /// Measure training and inference cost (the supplementary's Table 4) on this machine.
+    Cost(cost::CostArgs),
     /// Show versions, the libtorch in use and whether CUDA is available.
     Info,
 }
@@ -72,7 +81,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Embed(args) => embed::run(&cli.config, args),
         Command::Train(args) => train::run(&cli.config, args),
         Command::Eval(args) => eval::run(&cli.config, args),
+        Command::Localize(args) => localize::run(&cli.config, args),
         Command::ScoreMaps(args) => score_maps::run(args),
+        Command::Report(args) => report::run(&cli.config, args),
+        Command::Cost(args) => cost::run(&cli.config, args),
         Command::Info => info::run(),
     }
 }

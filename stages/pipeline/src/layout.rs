@@ -22,12 +22,25 @@ use crate::SampleId;
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: PathBuf,
+    /// Stages whose folder lives elsewhere (see [`Layout::with_stage_dir`]).
+    moved: Vec<(String, PathBuf)>,
 }
 
 impl Layout {
     /// A layout rooted at `root` (the `[data] root` of `pipeline.toml`).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            moved: Vec::new(),
+        }
+    }
+
+    /// The same layout with `stage`'s folder (and its lock) at `dir`; how `oassl report` gives every run its
+    /// own `train/` and `eval/` while they all read one dataset and one set of extracted clips.
+    pub fn with_stage_dir(mut self, stage: &str, dir: impl Into<PathBuf>) -> Self {
+        self.moved.retain(|(s, _)| s != stage);
+        self.moved.push((stage.to_string(), dir.into()));
+        self
     }
 
     /// The data folder itself.
@@ -82,7 +95,10 @@ impl Layout {
 
     /// Folder of a stage's outputs (`captions`, `embed`, `train`, `eval`, ...).
     pub fn stage_dir(&self, stage: &str) -> PathBuf {
-        self.root.join(stage)
+        match self.moved.iter().find(|(s, _)| s == stage) {
+            Some((_, dir)) => dir.clone(),
+            None => self.root.join(stage),
+        }
     }
 
     /// The lock file a stage writes last.
@@ -104,6 +120,23 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moved_stages_keep_their_lock_and_leave_the_rest() {
+        let layout = Layout::new("/data").with_stage_dir("train", "/runs/a/train");
+        assert_eq!(layout.stage_dir("train"), PathBuf::from("/runs/a/train"));
+        assert_eq!(
+            layout.stage_lock("train"),
+            PathBuf::from("/runs/a/train/stage.lock.json")
+        );
+        assert_eq!(layout.stage_dir("eval"), PathBuf::from("/data/eval"));
+        assert_eq!(
+            layout.embeddings(),
+            PathBuf::from("/data/embed/embeddings.parquet")
+        );
+        let again = layout.with_stage_dir("train", "/runs/b/train");
+        assert_eq!(again.stage_dir("train"), PathBuf::from("/runs/b/train"));
+    }
 
     #[test]
     fn sample_files_stay_under_root() {

@@ -327,4 +327,29 @@ mod tests {
             assert!(img.pixels().all(|p| pixel_class(p.0, 12).is_none()));
         }
     }
+
+    #[test]
+    fn plain_backgrounds_are_one_flat_colour_and_keep_the_objects() {
+        let cfg = SynthConfig {
+            plain_backgrounds: true,
+            ..SynthConfig::default()
+        };
+        let varied = SynthConfig::default();
+        let (mut a, mut b) = (
+            rand_chacha::ChaCha8Rng::seed_from_u64(3),
+            rand_chacha::ChaCha8Rng::seed_from_u64(3),
+        );
+        let mut colours = std::collections::BTreeSet::new();
+        for i in 0..4 {
+            let plain = sample_scene(&mut a, &cfg, format!("p{i}"), "test", 1);
+            let other = sample_scene(&mut b, &varied, format!("p{i}"), "test", 1);
+            // Same objects in the same places: only the background differs.
+            assert_eq!(plain.objects, other.objects);
+            let mut empty = plain.clone();
+            empty.objects.clear();
+            let img = render_frame(&empty, 0.0, cfg.clip_seconds);
+            colours.extend(img.pixels().map(|p| p.0));
+        }
+        assert_eq!(colours.len(), 1, "{colours:?}");
+    }
 }

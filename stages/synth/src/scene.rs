@@ -110,7 +110,7 @@ pub fn sample_scene<R: Rng>(
         .map(|&c| (c, true))
         .chain(silent_classes.iter().map(|&c| (c, false)));
     for (class, is_sounding) in classes {
-        let size = rng.gen_range(38.0..60.0) * scale;
+        let mut size = rng.gen_range(cfg.object_size[0]..cfg.object_size[1]) * scale;
         let speed = if cfg.motion_px > 0.0 {
             cfg.motion_px / (duration / 2.0)
         } else {
@@ -118,19 +118,15 @@ pub fn sample_scene<R: Rng>(
         };
         let angle: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
         let velocity = [speed * angle.cos(), speed * angle.sin()];
-        // Reserve the object's square, its drift and the cue margin; try a few spots, skip a silent object
-        // that does not fit (a sounding one always fits: they are placed first on an empty frame).
-        let half = size / 2.0 + cfg.motion_px + 2.0;
-        let cue = CUE_MARGIN * scale;
+        // Reserve the object's square, its drift and the cue margin; try a few spots. A silent object that does
+        // not fit is left out; a sounding one shrinks until it fits (they are placed first, on an empty frame).
         let mut spot = None;
-        for _ in 0..200 {
-            let cx = rng.gen_range(half..(f64::from(cfg.width) - half - cue));
-            let cy = rng.gen_range(half..(f64::from(cfg.height) - half));
-            let rect = [cx - half, cy - half, cx + half + cue, cy + half];
-            if placed.iter().all(|p| !overlaps(p, &rect)) {
-                spot = Some(([cx, cy], rect));
+        for _ in 0..8 {
+            spot = find_spot(rng, cfg, &placed, size, scale);
+            if spot.is_some() || !is_sounding {
                 break;
             }
+            size *= 0.85;
         }
         let Some((center, rect)) = spot else {
             continue;
@@ -171,6 +167,16 @@ pub fn sample_scene<R: Rng>(
             seed: rng.gen(),
         },
     };
+    // Drawn either way, so the flag changes nothing else about the scene.
+    let background = if cfg.plain_backgrounds {
+        Background::Gradient {
+            hue: 0.0,
+            top: 0.7,
+            bottom: 0.7,
+        }
+    } else {
+        background
+    };
     let mut scene = Scene {
         id,
         split: split.to_string(),
@@ -184,6 +190,31 @@ pub fn sample_scene<R: Rng>(
         scene.objects[i].bbox = crate::render::object_bbox(&scene, i, duration / 2.0, duration);
     }
     scene
+}
+
+/// A free centre for an object of side `size`, and the rectangle it reserves, or `None` after 200 tries.
+fn find_spot<R: Rng>(
+    rng: &mut R,
+    cfg: &SynthConfig,
+    placed: &[[f64; 4]],
+    size: f64,
+    scale: f64,
+) -> Option<([f64; 2], [f64; 4])> {
+    let half = size / 2.0 + cfg.motion_px + 2.0;
+    let cue = CUE_MARGIN * scale;
+    let (w, h) = (f64::from(cfg.width), f64::from(cfg.height));
+    if w - half - cue <= half || h - half <= half {
+        return None;
+    }
+    (0..200).find_map(|_| {
+        let cx = rng.gen_range(half..(w - half - cue));
+        let cy = rng.gen_range(half..(h - half));
+        let rect = [cx - half, cy - half, cx + half + cue, cy + half];
+        placed
+            .iter()
+            .all(|p| !overlaps(p, &rect))
+            .then_some(([cx, cy], rect))
+    })
 }
 
 fn overlaps(a: &[f64; 4], b: &[f64; 4]) -> bool {
@@ -200,6 +231,7 @@ mod tests {
         let cfg = SynthConfig::default();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let mut same_class = 0;
+        let mut sounding_area = Vec::new();
         for i in 0..200 {
             let k = 1 + i % 2;
             let s = sample_scene(&mut rng, &cfg, format!("s{i}"), "train", k);
@@ -214,6 +246,9 @@ mod tests {
             }
             for o in &s.objects {
                 let b = o.bbox;
+                if o.sounding {
+                    sounding_area.push((b[2] - b[0]) * (b[3] - b[1]));
+                }
                 assert!(
                     b[0] >= 0.0
                         && b[1] >= 0.0
@@ -224,6 +259,14 @@ mod tests {
                 );
             }
         }
+        // Squares of 52-84 px at 224 px (shrunk only when a second sounding one would not fit): boxes of
+        // roughly 5-14 % of the frame, less for shapes that do not fill their square.
+        let mean = sounding_area.iter().sum::<f64>() / sounding_area.len() as f64;
+        assert!(
+            (0.06..0.12).contains(&mean),
+            "mean sounding box area {mean}"
+        );
+        assert!(sounding_area.iter().all(|a| *a > 0.02), "{sounding_area:?}");
         // The configured share (0.35) plus chance coincidences; far from 0 and far from all.
         assert!((50..=130).contains(&same_class), "{same_class}");
     }

@@ -37,11 +37,14 @@
 #![deny(missing_docs)]
 
 pub mod audio;
+pub mod cost;
 pub mod data;
 pub mod error;
 pub mod evaluation;
+pub mod localize;
 pub mod loss;
 pub mod model;
+pub mod report;
 pub(crate) mod shape;
 pub mod stage;
 pub mod trimap;

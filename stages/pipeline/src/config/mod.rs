@@ -6,6 +6,7 @@
 mod captions;
 mod embed;
 mod eval;
+mod report;
 mod stub;
 mod synth;
 mod train;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use captions::{preset, CaptionsConfig, ModelPreset, PRESETS};
 pub use embed::EmbedConfig;
 pub use eval::EvalConfig;
+pub use report::ReportConfig;
 pub use stub::StubConfig;
 pub use synth::SynthConfig;
 pub use train::{TrainConfig, TrainLossConfig};
@@ -33,6 +35,7 @@ pub struct PipelineConfig {
     pub captions: CaptionsConfig,
     pub train: TrainConfig,
     pub eval: EvalConfig,
+    pub report: ReportConfig,
 }
 
 /// `[data]`: where the pipeline's files live.
@@ -175,6 +178,7 @@ impl PipelineConfig {
         self.captions.validate()?;
         self.train.validate()?;
         self.eval.validate()?;
+        self.report.validate()?;
         Ok(())
     }
 }
@@ -239,6 +243,11 @@ mod tests {
                     loaded.config.synth,
                     SynthConfig::default(),
                     "{name}: [synth]"
+                );
+                assert_eq!(
+                    loaded.config.report,
+                    ReportConfig::default(),
+                    "{name}: [report]"
                 );
             }
         }

@@ -77,18 +77,25 @@ pub fn window(samples: &[f32], n: usize, which: AudioWindow) -> Vec<f32> {
 /// WAV at `path` → the audio encoder's input for `seconds` of audio.
 pub fn audio_input(path: &Path, seconds: f64, which: AudioWindow) -> Result<AudioInput> {
     let (samples, rate) = read_wav(path)?;
+    samples_input(&samples, rate, seconds, which).with_context(|| format!("WAV {}", path.display()))
+}
+
+/// Mono `samples` at `rate` Hz → the audio encoder's input for `seconds` of audio.
+pub fn samples_input(
+    samples: &[f32],
+    rate: u32,
+    seconds: f64,
+    which: AudioWindow,
+) -> Result<AudioInput> {
     let n = (seconds * rate as f64).round() as usize;
     let cfg = SpectrogramConfig {
         sample_rate: rate as f64,
         ..SpectrogramConfig::default()
     };
-    let spec = normalised_log_spectrogram(&window(&samples, n, which), &cfg)
-        .with_context(|| format!("spectrogram of {}", path.display()))?;
+    let spec = normalised_log_spectrogram(&window(samples, n, which), &cfg)
+        .context("computing the spectrogram")?;
     if spec.n_frames == 0 {
-        bail!(
-            "WAV {}: {seconds} s at {rate} Hz is shorter than one spectrogram window",
-            path.display()
-        );
+        bail!("{seconds} s at {rate} Hz is shorter than one spectrogram window");
     }
     Ok(AudioInput {
         n_bins: spec.n_bins,

@@ -17,7 +17,7 @@ use tch::{Device, Kind, Tensor};
 
 use oassl_pipeline::SampleId;
 
-use super::audio_clip::{audio_input, AudioWindow};
+use super::audio_clip::{audio_input, read_wav, samples_input, AudioWindow};
 use super::frames::{frame_tensor_data, read_frame, FrameTransform};
 use super::samples::TrainSample;
 
@@ -306,10 +306,22 @@ pub fn load_eval_item(
     seconds: f64,
 ) -> Result<EvalItem> {
     let img = read_frame(frame).with_context(|| format!("sample {id}"))?;
+    let (samples, rate) = read_wav(audio).with_context(|| format!("sample {id}"))?;
+    media_eval_item(&img, &samples, rate, size, seconds).with_context(|| format!("sample {id}"))
+}
+
+/// A decoded frame and mono audio at `rate` Hz as a test sample: frame resized to `size × size`, the centre
+/// `seconds` of audio.
+pub fn media_eval_item(
+    img: &image::RgbImage,
+    samples: &[f32],
+    rate: u32,
+    size: u32,
+    seconds: f64,
+) -> Result<EvalItem> {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let frame = frame_tensor_data(&img, FrameTransform::Test { size }, &mut rng);
-    let a =
-        audio_input(audio, seconds, AudioWindow::Centre).with_context(|| format!("sample {id}"))?;
+    let frame = frame_tensor_data(img, FrameTransform::Test { size }, &mut rng);
+    let a = samples_input(samples, rate, seconds, AudioWindow::Centre)?;
     Ok(EvalItem {
         frame,
         spec_shape: (a.n_bins, a.n_frames),

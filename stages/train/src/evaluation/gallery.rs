@@ -21,8 +21,19 @@ pub struct GalleryRow {
     pub maps: Vec<Map>,
     /// Ground-truth boxes, normalised xyxy, one list per source.
     pub boxes: Vec<Vec<[f64; 4]>>,
-    /// True for a failure case (red edge), false for a success (green edge).
-    pub failure: bool,
+    /// Colour of the row's left edge.
+    pub kind: RowKind,
+}
+
+/// What a gallery row shows, marked by the colour of its left edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    /// One of the best samples (green).
+    Success,
+    /// One of the worst samples (red).
+    Failure,
+    /// A clip without ground truth, e.g. from `oassl localize` (grey).
+    Unscored,
 }
 
 const BOX_COLOURS: [[u8; 3]; 4] = [[255, 255, 255], [255, 0, 255], [0, 255, 255], [255, 255, 0]];
@@ -88,10 +99,10 @@ pub fn render(rows: &[GalleryRow], tile: u32) -> RgbImage {
     let mut out = RgbImage::from_pixel(width, height, Rgb([40, 40, 40]));
     for (r, row) in rows.iter().enumerate() {
         let top = r as u32 * (tile + 2);
-        let edge = if row.failure {
-            [200, 30, 30]
-        } else {
-            [30, 170, 30]
+        let edge = match row.kind {
+            RowKind::Success => [30, 170, 30],
+            RowKind::Failure => [200, 30, 30],
+            RowKind::Unscored => [140, 140, 140],
         };
         for y in top..top + tile {
             for x in 0..EDGE - 2 {
@@ -129,13 +140,13 @@ mod tests {
                 frame: frame.clone(),
                 maps: vec![hot.clone(), hot],
                 boxes: vec![vec![[0.5, 0.5, 1.0, 1.0]]],
-                failure: false,
+                kind: RowKind::Success,
             },
             GalleryRow {
                 frame,
                 maps: vec![],
                 boxes: vec![],
-                failure: true,
+                kind: RowKind::Failure,
             },
         ];
         let img = render(&rows, 32);

@@ -14,6 +14,7 @@
 
 pub mod gallery;
 pub mod table;
+pub mod trained_model;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
-use tch::{nn, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use oassl_eval::{
     center_prior_map, load_annotations, random_map, score_annotations, Aggregates, Annotation,
@@ -33,10 +34,10 @@ use oassl_pipeline::{Layout, SampleId};
 
 use crate::data::batch::{eval_tensors, load_eval_item};
 use crate::data::frames::read_frame;
-use crate::model::OasslModel;
 use crate::stage::settings;
 use crate::stage::{ModelMeta, TrainFiles};
-use gallery::GalleryRow;
+use gallery::{GalleryRow, RowKind};
+pub use trained_model::TrainedModel;
 
 /// Side of the reference maps (the evaluators' 224 grid).
 const REFERENCE_SIDE: usize = 224;
@@ -88,7 +89,7 @@ pub struct EvalSummary {
     pub markdown: String,
 }
 
-fn to_map(t: &Tensor) -> Result<Map> {
+pub(crate) fn to_map(t: &Tensor) -> Result<Map> {
     let size = t.size();
     let (h, w) = (size[0] as usize, size[1] as usize);
     let data: Vec<f64> = Vec::try_from(
@@ -129,18 +130,12 @@ fn reference_maps(ann: &Annotation, map: &Map, p: &Protocol) -> Vec<Map> {
 
 /// Runs the evaluation.
 pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
-    let files = TrainFiles::new(layout);
-    let meta = ModelMeta::read(&files.meta())?;
     let Some(protocol) = Protocol::by_name(&cfg.protocol) else {
         bail!("[eval] protocol {:?} is unknown", cfg.protocol);
     };
-    let loss_cfg = settings::loss_config(&meta.loss)?;
     let device = settings::device(&cfg.device, "eval")?;
-    let mut vs = nn::VarStore::new(device);
-    let model = OasslModel::new(vs.root(), &meta.model_config())?;
-    vs.load(files.model())
-        .with_context(|| format!("loading weights {}", files.model().display()))?;
-    let ioi = loss_cfg.ioi();
+    let trained = TrainedModel::load(&TrainFiles::new(layout), device)?;
+    let (model, meta, ioi) = (&trained.model, &trained.meta, &trained.ioi);
     let format = AnnotationFormat::AvsSynth;
     let mut splits = Vec::new();
     let mut gallery_rows = Vec::new();
@@ -180,7 +175,7 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
         for (chunk_idx, chunk) in items.chunks(cfg.batch_size).enumerate() {
             let (frames, spec) = eval_tensors(chunk, meta.image_size, device)?;
             let started = Instant::now();
-            let out = model.infer_maps(&frames, &spec, &ioi)?;
+            let out = model.infer_maps(&frames, &spec, ioi)?;
             if device.is_cuda() {
                 tch::Cuda::synchronize(0);
             }
@@ -253,8 +248,8 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
     }
     let report = EvalReport {
         protocol: protocol.name.clone(),
-        model: files.model(),
-        meta,
+        model: trained.weights.clone(),
+        meta: meta.clone(),
         device: format!("{device:?}"),
         images_per_s: if infer_seconds > 0.0 {
             images as f64 / infer_seconds
@@ -285,7 +280,8 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
     })
 }
 
-fn write_maps(path: &Path, maps: &[(String, Tensor)]) -> Result<()> {
+/// Writes named maps as one safetensors file (empty tensors left out), atomically.
+pub(crate) fn write_maps(path: &Path, maps: &[(String, Tensor)]) -> Result<()> {
     let refs: Vec<(&str, &Tensor)> = maps
         .iter()
         .filter(|(_, t)| t.numel() > 0)
@@ -329,7 +325,7 @@ fn pick_gallery(
         .map(|s| s.1)
         .collect();
     let mut rows = Vec::new();
-    for (list, failure) in [(best, false), (worst, true)] {
+    for (list, kind) in [(best, RowKind::Success), (worst, RowKind::Failure)] {
         for i in list {
             let ann = &anns[i];
             let id = SampleId::parse(&ann.id)?;
@@ -337,7 +333,7 @@ fn pick_gallery(
                 frame: read_frame(&layout.frame(&id))?,
                 maps: maps.get(&ann.id).cloned().unwrap_or_default(),
                 boxes: ann.sources.iter().map(|s| s.boxes.clone()).collect(),
-                failure,
+                kind,
             });
         }
     }

@@ -19,6 +19,16 @@ pub enum Method {
     Oassl,
 }
 
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Lvs => "lvs",
+            Self::NoPrior => "noprior",
+            Self::Oassl => "oassl",
+        })
+    }
+}
+
 impl std::str::FromStr for Method {
     type Err = TrainError;
 

@@ -29,6 +29,18 @@ pub struct AdamParams {
     pub eps: f64,
 }
 
+impl Default for AdamParams {
+    /// The paper's settings (lr 1e-4, β = (0.9, 0.999)) with PyTorch's ε.
+    fn default() -> Self {
+        Self {
+            lr: 1e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
 /// Clean steps after which the loss scale doubles.
 const SCALE_GROWTH_INTERVAL: u64 = 2000;
 

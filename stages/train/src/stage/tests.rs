@@ -16,27 +16,24 @@ const TEXT_DIM: usize = 16;
 
 /// A tiny AVS-Synth set in the extract layout, with per-class text vectors standing in for stage two.
 fn tiny_data(root: &Path, single: usize, duet: usize) -> Layout {
-    tiny_data_sized(root, single, duet, 96, 1)
+    tiny_data_with(
+        root,
+        SynthConfig {
+            width: 96,
+            height: 96,
+            train_single: single,
+            train_duet: duet,
+            test_single: 2,
+            test_duet: 2,
+            max_silent: 1,
+            ..SynthConfig::default()
+        },
+    )
 }
 
-fn tiny_data_sized(
-    root: &Path,
-    single: usize,
-    duet: usize,
-    side: u32,
-    max_silent: usize,
-) -> Layout {
+/// AVS-Synth as `synth` configures it, extracted, with per-label text vectors.
+fn tiny_data_with(root: &Path, synth: SynthConfig) -> Layout {
     let layout = Layout::new(root);
-    let synth = SynthConfig {
-        width: side,
-        height: side,
-        train_single: single,
-        train_duet: duet,
-        test_single: 2,
-        test_duet: 2,
-        max_silent,
-        ..SynthConfig::default()
-    };
     oassl_synth::generate(&synth, &layout, oassl_synth::OutputLayout::Extracted).unwrap();
     let manifest = Manifest::read(&layout.manifest()).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
@@ -79,12 +76,23 @@ fn tiny_train() -> TrainConfig {
 }
 
 /// Overfitting: the loss on a tiny set falls well below its start, evaluation writes every output and scores the
-/// model beside both reference rows. Beating the centre prior is not asserted: on a handful of from-scratch CPU
-/// steps the model matches audio to each scene's background first (see the README's measured numbers).
+/// model beside both reference rows. Beating the centre prior is not asserted: from a random visual trunk, a
+/// few dozen CPU steps memorise each clip through image-wide features (the maps on the training clips come out
+/// low on the object as often as high), see the README's measured numbers.
 #[test]
 fn tiny_model_overfits_and_is_scored_beside_the_reference_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let layout = tiny_data_sized(dir.path(), 6, 0, 64, 0);
+    let layout = tiny_data_with(
+        dir.path(),
+        SynthConfig {
+            width: 64,
+            height: 64,
+            train_single: 6,
+            train_duet: 0,
+            max_silent: 0,
+            ..SynthConfig::default()
+        },
+    );
     let cfg = TrainConfig {
         method: "oassl".into(),
         splits: vec!["train_single".into()],
