@@ -3,6 +3,7 @@
 mod captions_cli;
 mod common;
 mod embed_cli;
+mod import_cli;
 mod score_maps_cli;
 mod stub_http;
 mod synth_cli;

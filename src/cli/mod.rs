@@ -4,6 +4,7 @@ mod captions;
 mod cost;
 mod embed;
 mod eval;
+mod import;
 mod info;
 mod label_captions;
 mod localize;
@@ -40,6 +41,8 @@ pub struct Cli {
 pub enum Command {
     /// Generate the AVS-Synth dataset (videos or extracted frames + audio, manifest, ground truth).
     Synth(synth::SynthArgs),
+    /// Build the manifest from a local VGGSound or MUSIC video folder and a benchmark list file.
+    Import(import::ImportArgs),
     /// Stage one: extract frames and audio, caption them with the MLLM.
     Captions(captions::CaptionsArgs),
     /// Run the local OpenAI-compatible MLLM stand-in.
@@ -75,6 +78,7 @@ pub(crate) fn load(path: &std::path::Path) -> Result<(LoadedConfig, Layout)> {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Synth(args) => synth::run(&cli.config, args),
+        Command::Import(args) => import::run(&cli.config, args),
         Command::Captions(args) => captions::run(&cli.config, args),
         Command::MllmStub(args) => stub::run(&cli.config, args),
         Command::LabelCaptions(args) => label_captions::run(&cli.config, args),

@@ -1,6 +1,7 @@
 //! Stage one, `oassl captions`: extract each clip's frame and audio window, ask an MLLM for foreground and
 //! background captions, and write `captions/captions.parquet`.
 //!
+//! - [`dataset_import`]: manifest rows from local VGGSound / MUSIC videos and the benchmarks' list files.
 //! - [`extraction`]: frame JPEG + mono WAV per clip with FFmpeg (feature `ffmpeg`), cached by video size, mtime
 //!   and parameters.
 //! - [`prompt`], [`caption_request`]: the Table 5 prompt with the labels filled in, the chat request body and the
@@ -17,6 +18,7 @@ pub mod answer;
 pub mod batch;
 pub mod caption_request;
 pub mod client;
+pub mod dataset_import;
 pub mod endpoint;
 pub mod extraction;
 pub mod journal;
