@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Short AVS-Synth training run on a CUDA host with the FFmpeg-free release binary:
 # synth (extracted layout) -> label captions -> embed (MiniLM) -> train -> eval, then a short table of
-# samples/s, peak GPU memory and the test metrics.
+# samples/s, peak GPU memory, the test metrics and the cost table (oassl cost).
 #
 # Usage (repository root, after `make setup` so .venv has torch 2.11 and data/models has MiniLM):
 #   bench/gpu_train.sh [SCALE] [EPOCHS]
@@ -56,6 +56,8 @@ START=$(date +%s)
 END=$(date +%s)
 kill "$SMI" 2>/dev/null || true
 "$BIN" --config "$CONFIG" eval | tee "$OUT/eval.log"
+# Table 4: s/iter and peak memory per objective, s/image at inference, each phase in its own process.
+"$BIN" --config "$CONFIG" cost --iterations 20 --warmup 5 > "$OUT/cost.log"
 
 STEPS="$OUT/data/train/steps.csv"
 PEAK=$(sort -n "$MEMLOG" | tail -n1)
@@ -72,3 +74,5 @@ echo "| peak GPU memory (MiB, whole GPU) | $PEAK |"
 echo "| final loss | $(tail -n1 "$STEPS" | cut -d, -f3) |"
 echo
 grep '^|' "$OUT/eval.log" || true
+echo
+grep '^|' "$OUT/cost.log" || true

@@ -161,12 +161,20 @@ fn localize_uses_the_trained_model(ws: &Workspace) {
     assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
 }
 
-/// `oassl report` with two objectives and one λ pair: three runs, one table per group, reruns reuse them.
+/// `oassl report` with two objectives, one λ pair and a CLIP text tower: four runs, one table per group, reruns
+/// reuse them.
 fn report_compares_runs(ws: &Workspace) {
     let config = std::fs::read_to_string(ws.config()).unwrap();
+    // The text-encoder row with the tiny random CLIP text tower of stage two's fixtures.
+    let clip = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("stages/embed/tests/fixtures/tiny_clip");
     std::fs::write(
         ws.config(),
-        format!("{config}[report]\nmethods = [\"lvs\", \"oassl\"]\nlambda_sweep = [[1.0, 1.0]]\nepochs = 1\n"),
+        format!(
+            "{config}[report]\nmethods = [\"lvs\", \"oassl\"]\nlambda_sweep = [[1.0, 1.0]]\nepochs = 1\n\
+             clip_model_dir = {:?}\n",
+            clip.display().to_string()
+        ),
     )
     .unwrap();
     let out = ws.oassl(&["report"]);
@@ -178,20 +186,26 @@ fn report_compares_runs(ws: &Workspace) {
         "| LVS |",
         "| OA-SSL | all-MiniLM-L6-v2 | 1 | 0.1 |",
         "| OA-SSL | all-MiniLM-L6-v2 | 1 | 1 |",
+        "Text encoders (Table 2 layout)",
+        "| OA-SSL | tiny_clip | 1 | 0.1 |",
         "test_duet CAP (%)",
         "test_single IoU@0.5 (%)",
         "centre prior",
     ] {
         assert!(md.contains(want), "{want} missing:\n{md}");
     }
-    for run in ["lvs", "oassl", "oassl-l1-1-l2-1"] {
+    for run in ["lvs", "oassl", "oassl-l1-1-l2-1", "oassl-clip"] {
         let metrics = ws.data().join(format!("report/{run}/eval/metrics.json"));
         assert!(metrics.is_file(), "{}", metrics.display());
     }
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(ws.data().join("report/report.json")).unwrap())
             .unwrap();
-    assert_eq!(results.as_array().unwrap().len(), 3);
+    assert_eq!(results.as_array().unwrap().len(), 4);
+    assert!(ws
+        .data()
+        .join("report/oassl-clip/embed/sample_text.parquet")
+        .is_file());
     assert!(results[0]["reused"] == false);
     let again = ws.oassl(&["report"]);
     assert_ok(&again);
