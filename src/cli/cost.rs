@@ -53,6 +53,7 @@ fn settings_of(
         image_size: train.image_size,
         audio_seconds: train.audio_seconds,
         text_dim: args.text_dim,
+        visual_output_stride: i64::from(train.visual_output_stride),
         k: args.k,
         warmup: args.warmup,
         iterations: args.iterations,

@@ -62,6 +62,8 @@ pub struct CostSettings {
     pub audio_seconds: f64,
     /// Width D of the text vectors.
     pub text_dim: i64,
+    /// Output stride of the visual trunk (16 or 32).
+    pub visual_output_stride: i64,
     /// Foreground captions per sample.
     pub k: i64,
     /// Untimed iterations first (allocator warm-up, cuDNN autotuning).
@@ -107,6 +109,7 @@ pub fn measure(phase: Phase, s: &CostSettings, device: Device) -> Result<CostRow
         vs.root(),
         &ModelConfig {
             text_dim: s.text_dim,
+            visual_output_stride: s.visual_output_stride,
             ..ModelConfig::default()
         },
     )?;
@@ -310,6 +313,7 @@ mod tests {
             image_size: 64,
             audio_seconds: 0.1,
             text_dim: 8,
+            visual_output_stride: 16,
             k: 2,
             warmup: 0,
             iterations: 1,

@@ -273,6 +273,12 @@ mod tests {
             format!("{err:#}").contains("[train.loss] sinkhorn_epsilon"),
             "{err:#}"
         );
+        let err = PipelineConfig::parse("[train]\nvisual_output_stride = 8\n", Path::new("p.toml"))
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("[train] visual_output_stride"),
+            "{err:#}"
+        );
         let ok =
             PipelineConfig::parse("[train.loss]\nlambda2 = 0.5\n", Path::new("p.toml")).unwrap();
         assert_eq!(ok.train.loss.lambda2, 0.5);

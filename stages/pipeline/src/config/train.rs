@@ -56,6 +56,9 @@ pub struct TrainConfig {
     pub skip_bad_samples: bool,
     /// Keep the visual ResNet-18 fixed (NoPrior); default fine-tuned (method.md §11.2).
     pub freeze_visual: bool,
+    /// Output stride of the visual ResNet-18: 32 (the paper: a 7x7 map at 224 px) or 16 (`layer4` at stride 1,
+    /// a 14x14 map at 224 px, 8x8 at 128 px) for small frames.
+    pub visual_output_stride: u32,
     /// Optional torchvision `resnet18` state_dict as safetensors for the visual trunk, relative to the config
     /// file's folder unless absolute; empty = random init.
     pub visual_weights: PathBuf,
@@ -87,6 +90,7 @@ impl Default for TrainConfig {
             torch_threads: 0,
             skip_bad_samples: false,
             freeze_visual: false,
+            visual_output_stride: 32,
             visual_weights: PathBuf::new(),
             loss: TrainLossConfig::default(),
         }
@@ -180,6 +184,12 @@ impl TrainConfig {
             S,
             "image_size",
             || format!("{} is outside 32..=1024", self.image_size),
+        )?;
+        ensure(
+            matches!(self.visual_output_stride, 16 | 32),
+            S,
+            "visual_output_stride",
+            || format!("{} is not 16 or 32", self.visual_output_stride),
         )?;
         ensure(
             self.audio_seconds.is_finite() && (0.1..=60.0).contains(&self.audio_seconds),

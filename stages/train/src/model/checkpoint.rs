@@ -69,14 +69,7 @@ mod tests {
     #[test]
     fn torchvision_names_load_under_the_visual_prefix() {
         let source = nn::VarStore::new(Device::Cpu);
-        let _trunk = ResNet18::new(
-            &source.root(),
-            ResNetConfig {
-                in_channels: 3,
-                frozen: false,
-            },
-        )
-        .unwrap();
+        let _trunk = ResNet18::new(&source.root(), ResNetConfig::standard(3)).unwrap();
         let path = std::env::temp_dir().join(format!(
             "oassl-train-resnet-{}.safetensors",
             std::process::id()

@@ -30,6 +30,8 @@ pub struct ModelConfig {
     pub freeze_visual: bool,
     /// Keep the audio ResNet-18 fixed; default false (it is trained from scratch in NoPrior).
     pub freeze_audio: bool,
+    /// Output stride of the visual trunk: 32 (the paper's 7x7 map at 224 px) or 16 (`layer4` at stride 1).
+    pub visual_output_stride: i64,
 }
 
 impl Default for ModelConfig {
@@ -38,6 +40,7 @@ impl Default for ModelConfig {
             text_dim: 384,
             freeze_visual: false,
             freeze_audio: false,
+            visual_output_stride: 32,
         }
     }
 }
@@ -117,18 +120,29 @@ impl OasslModel {
                 reason: format!("must be >= 1, got {}", cfg.text_dim),
             });
         }
+        let layer4_stride = match cfg.visual_output_stride {
+            32 => 2,
+            16 => 1,
+            other => {
+                return Err(TrainError::Config {
+                    field: "visual_output_stride",
+                    reason: format!("must be 16 or 32, got {other}"),
+                })
+            }
+        };
         let visual = ResNet18::new(
             &(&p / "visual"),
             ResNetConfig {
-                in_channels: 3,
                 frozen: cfg.freeze_visual,
+                layer4_stride,
+                ..ResNetConfig::standard(3)
             },
         )?;
         let audio = ResNet18::new(
             &(&p / "audio"),
             ResNetConfig {
-                in_channels: 1,
                 frozen: cfg.freeze_audio,
+                ..ResNetConfig::standard(1)
             },
         )?;
         let text_proj = nn::linear(

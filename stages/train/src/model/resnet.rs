@@ -25,6 +25,20 @@ pub struct ResNetConfig {
     /// A frozen trunk runs without autograd and with BatchNorm in inference mode whatever `train` says, so
     /// neither its weights nor its running statistics change.
     pub frozen: bool,
+    /// Stride of `layer4`'s first block: 2 as in torchvision (output stride 32), or 1 for output stride 16,
+    /// which doubles the side of the map at 4x the cost of `layer4` and loads the same weights.
+    pub layer4_stride: i64,
+}
+
+impl ResNetConfig {
+    /// Torchvision's trunk (output stride 32) for `in_channels`, trainable.
+    pub fn standard(in_channels: i64) -> Self {
+        Self {
+            in_channels,
+            frozen: false,
+            layer4_stride: 2,
+        }
+    }
 }
 
 fn conv_init() -> nn::Init {
@@ -108,7 +122,8 @@ impl BasicBlock {
     }
 }
 
-/// ResNet-18 without `avgpool` and `fc`: returns the `layer4` map `[B, 512, H/32, W/32]`.
+/// ResNet-18 without `avgpool` and `fc`: returns the `layer4` map `[B, 512, H/32, W/32]` (`H/16` with
+/// `layer4_stride` 1).
 #[derive(Debug)]
 pub struct ResNet18 {
     conv1: nn::Conv2D,
@@ -129,6 +144,12 @@ impl ResNet18 {
                 reason: format!("must be >= 1, got {}", cfg.in_channels),
             });
         }
+        if !matches!(cfg.layer4_stride, 1 | 2) {
+            return Err(TrainError::Config {
+                field: "layer4_stride",
+                reason: format!("must be 1 or 2, got {}", cfg.layer4_stride),
+            });
+        }
         let mut c_in = 64;
         let stages = STAGE_WIDTHS
             .iter()
@@ -137,7 +158,11 @@ impl ResNet18 {
                 let stage = p / format!("layer{}", s + 1);
                 (0..BLOCKS_PER_STAGE)
                     .map(|b| {
-                        let stride = if s > 0 && b == 0 { 2 } else { 1 };
+                        let stride = match (s, b) {
+                            (3, 0) => cfg.layer4_stride,
+                            (1..=2, 0) => 2,
+                            _ => 1,
+                        };
                         let block = BasicBlock::new(&(&stage / b), c_in, width, stride);
                         c_in = width;
                         block
@@ -195,14 +220,7 @@ mod tests {
     #[test]
     fn variable_names_follow_torchvision() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let _net = ResNet18::new(
-            &vs.root(),
-            ResNetConfig {
-                in_channels: 3,
-                frozen: false,
-            },
-        )
-        .unwrap();
+        let _net = ResNet18::new(&vs.root(), ResNetConfig::standard(3)).unwrap();
         let vars = vs.variables();
         for name in [
             "conv1.weight",
@@ -236,24 +254,14 @@ mod tests {
     #[test]
     fn one_channel_trunk_has_a_1_to_64_first_conv() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let _net = ResNet18::new(
-            &vs.root(),
-            ResNetConfig {
-                in_channels: 1,
-                frozen: false,
-            },
-        )
-        .unwrap();
+        let _net = ResNet18::new(&vs.root(), ResNetConfig::standard(1)).unwrap();
         assert_eq!(vs.variables()["conv1.weight"].size(), [64, 1, 7, 7]);
     }
 
     #[test]
     fn output_is_input_over_32() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let cfg = ResNetConfig {
-            in_channels: 3,
-            frozen: false,
-        };
+        let cfg = ResNetConfig::standard(3);
         let net = ResNet18::new(&vs.root(), cfg).unwrap();
         let ys = net
             .forward_t(
@@ -272,11 +280,46 @@ mod tests {
     }
 
     #[test]
+    fn layer4_stride_1_doubles_the_map_side_with_the_same_weights() {
+        let standard = nn::VarStore::new(Device::Cpu);
+        let _ = ResNet18::new(&standard.root(), ResNetConfig::standard(3)).unwrap();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = ResNetConfig {
+            layer4_stride: 1,
+            ..ResNetConfig::standard(3)
+        };
+        let net = ResNet18::new(&vs.root(), cfg).unwrap();
+        let ys = net
+            .forward_t(
+                &Tensor::zeros([1, 3, 128, 128], (Kind::Float, Device::Cpu)),
+                false,
+            )
+            .unwrap();
+        assert_eq!(ys.size(), [1, 512, 8, 8]);
+        // Same names and shapes, so torchvision weights load into either.
+        let (a, b) = (standard.variables(), vs.variables());
+        assert_eq!(a.len(), b.len());
+        for (name, t) in &a {
+            assert_eq!(b[name].size(), t.size(), "{name}");
+        }
+        let bad = ResNet18::new(
+            &nn::VarStore::new(Device::Cpu).root(),
+            ResNetConfig {
+                layer4_stride: 3,
+                ..ResNetConfig::standard(3)
+            },
+        )
+        .unwrap_err();
+        assert!(bad.to_string().contains("layer4_stride"), "{bad}");
+    }
+
+    #[test]
     fn frozen_trunk_produces_no_gradient_and_keeps_running_stats() {
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = ResNetConfig {
             in_channels: 1,
             frozen: true,
+            layer4_stride: 2,
         };
         let net = ResNet18::new(&vs.root(), cfg).unwrap();
         let xs = Tensor::randn([2, 1, 32, 32], (Kind::Float, Device::Cpu));

@@ -71,6 +71,9 @@ pub struct ModelMeta {
     pub audio_seconds: f64,
     /// Whether the visual trunk was frozen.
     pub freeze_visual: bool,
+    /// Output stride of the visual trunk (32 for runs that predate the setting).
+    #[serde(default = "default_visual_output_stride")]
+    pub visual_output_stride: i64,
     /// The loss constants (IOI thresholds are reused at evaluation).
     pub loss: TrainLossConfig,
     /// Loss of the last step.
@@ -91,8 +94,13 @@ impl ModelMeta {
             text_dim: self.text_dim as i64,
             freeze_visual: self.freeze_visual,
             freeze_audio: false,
+            visual_output_stride: self.visual_output_stride,
         }
     }
+}
+
+fn default_visual_output_stride() -> i64 {
+    32
 }
 
 /// What a run did.
@@ -258,6 +266,7 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         text_dim: set.text_dim as i64,
         freeze_visual: cfg.freeze_visual,
         freeze_audio: false,
+        visual_output_stride: i64::from(cfg.visual_output_stride),
     };
     let model = OasslModel::new(vs.root(), &model_cfg)?;
     if let Some(w) = &opts.visual_weights {
@@ -473,6 +482,7 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         image_size: cfg.image_size,
         audio_seconds: cfg.audio_seconds,
         freeze_visual: cfg.freeze_visual,
+        visual_output_stride: model_cfg.visual_output_stride,
         loss: cfg.loss.clone(),
         final_loss,
     };
