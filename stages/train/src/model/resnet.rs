@@ -258,24 +258,21 @@ mod tests {
         assert_eq!(vs.variables()["conv1.weight"].size(), [64, 1, 7, 7]);
     }
 
+    /// The `layer4` map of a zero batch `[n, c, side, side]`.
+    fn map_of_zeros(net: &ResNet18, n: i64, c: i64, side: i64) -> Result<Tensor> {
+        net.forward_t(
+            &Tensor::zeros([n, c, side, side], (Kind::Float, Device::Cpu)),
+            false,
+        )
+    }
+
     #[test]
     fn output_is_input_over_32() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let cfg = ResNetConfig::standard(3);
-        let net = ResNet18::new(&vs.root(), cfg).unwrap();
-        let ys = net
-            .forward_t(
-                &Tensor::zeros([2, 3, 64, 64], (Kind::Float, Device::Cpu)),
-                false,
-            )
-            .unwrap();
+        let net = ResNet18::new(&vs.root(), ResNetConfig::standard(3)).unwrap();
+        let ys = map_of_zeros(&net, 2, 3, 64).unwrap();
         assert_eq!(ys.size(), [2, 512, 2, 2]);
-        let err = net
-            .forward_t(
-                &Tensor::zeros([2, 1, 64, 64], (Kind::Float, Device::Cpu)),
-                false,
-            )
-            .unwrap_err();
+        let err = map_of_zeros(&net, 2, 1, 64).unwrap_err();
         assert!(err.to_string().contains("`xs`"), "{err}");
     }
 
@@ -289,12 +286,7 @@ mod tests {
             ..ResNetConfig::standard(3)
         };
         let net = ResNet18::new(&vs.root(), cfg).unwrap();
-        let ys = net
-            .forward_t(
-                &Tensor::zeros([1, 3, 128, 128], (Kind::Float, Device::Cpu)),
-                false,
-            )
-            .unwrap();
+        let ys = map_of_zeros(&net, 1, 3, 128).unwrap();
         assert_eq!(ys.size(), [1, 512, 8, 8]);
         // Same names and shapes, so torchvision weights load into either.
         let (a, b) = (standard.variables(), vs.variables());
