@@ -13,7 +13,7 @@ CARGO ?= cargo
 OASSL := target/release/oassl
 RUN := $(OASSL) --config $(CONFIG)
 
-.PHONY: setup build build-gpu data captions embed train eval demo report cost test test-suite bench-run lint fmt bench clean-data
+.PHONY: setup build build-gpu data captions embed pretrain train eval demo report cost test test-suite bench-run lint fmt bench clean-data
 
 ## setup: apt packages, .venv with torch 2.11.0 (libtorch), MiniLM weights (idempotent)
 setup:
@@ -39,6 +39,10 @@ captions: data
 embed: build
 	$(RUN) embed
 
+## pretrain: the visual ResNet-18 on the AVS-Synth pretraining split (skipped when up to date)
+pretrain: build
+	$(RUN) pretrain
+
 ## train: stage three, the OA-SSL training run (`--resume` continues an interrupted one: make train ARGS=--resume)
 train: build
 	$(RUN) train $(ARGS)
@@ -51,6 +55,7 @@ eval: build
 report: data
 	$(RUN) captions
 	$(RUN) embed
+	$(RUN) pretrain
 	$(RUN) report
 
 ## cost: training and inference time and peak memory (the supplementary's Table 4) into data/cost/
@@ -61,6 +66,7 @@ cost: build
 demo: data
 	$(RUN) captions
 	$(RUN) embed
+	$(RUN) pretrain
 	$(RUN) train
 	$(RUN) eval
 	@echo "demo: results in $$(dirname $(CONFIG))/data/eval"
@@ -90,4 +96,4 @@ fmt:
 	$(CARGO) fmt --all
 
 clean-data:
-	rm -rf data/dataset data/extract data/captions data/embed data/train data/eval
+	rm -rf data/dataset data/extract data/captions data/embed data/pretrain data/train data/eval

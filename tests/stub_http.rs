@@ -57,7 +57,14 @@ fn scene_with(k: usize, want_same_class_silent: bool) -> Scene {
     let cfg = SynthConfig::default();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
     loop {
-        let s = sample_scene(&mut rng, &cfg, "t".into(), "test", k);
+        let s = sample_scene(
+            &mut rng,
+            &cfg,
+            &oassl_synth::scene::background_pool(&cfg),
+            "t".into(),
+            "test",
+            k,
+        );
         let labels = s.labels();
         let twin = s
             .objects

@@ -37,16 +37,8 @@ fn missing_inputs_name_what_to_run() {
     assert!(stderr(&out).contains("make train"), "{}", stderr(&out));
 }
 
-#[test]
-fn tiny_run_trains_reports_up_to_date_and_evaluates() {
-    let ws = Workspace::with_config(
-        "[synth]\nwidth = 64\nheight = 64\ntrain_single = 3\ntrain_duet = 3\ntest_single = 2\ntest_duet = 2\n\
-         [train]\ndevice = \"cpu\"\nimage_size = 64\naudio_seconds = 0.5\nbatch_size = 3\nepochs = 1\n\
-         [eval]\ndevice = \"cpu\"\ngallery_tile = 64\n",
-    );
-    assert_ok(&ws.oassl(&["synth", "--layout", "extracted"]));
-    assert_ok(&ws.oassl(&["label-captions"]));
-    // Stand-in text vectors (stage two is tested on its own): one fixed vector per caption.
+/// Stand-in text vectors (stage two is tested on its own): one fixed vector per caption.
+fn stand_in_text_vectors(ws: &Workspace) {
     let manifest = Manifest::read(&ws.data().join("dataset/manifest.csv")).unwrap();
     let mut table: BTreeMap<String, Vec<f32>> = BTreeMap::new();
     let mut vector = |s: &str| {
@@ -71,6 +63,55 @@ fn tiny_run_trains_reports_up_to_date_and_evaluates() {
         })
         .collect();
     write_sample_texts(&ws.data().join("embed/sample_text.parquet"), &rows).unwrap();
+}
+
+/// Pretrain, train and evaluate a tiny set from scratch in a fresh workspace; returns the metrics of every split
+/// and the trained weights.
+fn seeded_run(seed: u64) -> (serde_json::Value, Vec<u8>) {
+    let ws = Workspace::with_config(&format!(
+        "[synth]\nwidth = 64\nheight = 64\ntrain_single = 4\ntrain_duet = 2\ntest_single = 2\ntest_duet = 2\n\
+         pretrain = 32\n\
+         [pretrain]\ndevice = \"cpu\"\nimage_size = 48\nbatch_size = 8\nsteps = 3\n\
+         [train]\ndevice = \"cpu\"\nseed = {seed}\nimage_size = 48\naudio_seconds = 0.5\nbatch_size = 3\n\
+         epochs = 2\nvisual_output_stride = 16\nfreeze_visual = true\nvisual_projection = true\n\
+         visual_weights = \"data/pretrain/visual_resnet18.safetensors\"\n\
+         [eval]\ndevice = \"cpu\"\ngallery_tile = 48\n"
+    ));
+    assert_ok(&ws.oassl(&["synth", "--layout", "extracted"]));
+    assert_ok(&ws.oassl(&["label-captions"]));
+    stand_in_text_vectors(&ws);
+    for stage in ["pretrain", "train", "eval"] {
+        assert_ok(&ws.oassl(&[stage]));
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.data().join("eval/metrics.json")).unwrap())
+            .unwrap();
+    let weights = std::fs::read(ws.data().join("train/model.safetensors")).unwrap();
+    (metrics["splits"].clone(), weights)
+}
+
+/// Two CPU runs of one seeded config (each stage in its own process, as libtorch's RNG is process-wide) give
+/// identical metrics and bitwise-identical weights; another seed gives another model.
+#[test]
+fn seeded_cpu_runs_give_identical_metrics_and_weights() {
+    let (a, wa) = seeded_run(3);
+    let (b, wb) = seeded_run(3);
+    assert_eq!(a, b);
+    assert!(wa == wb, "the weights of two runs of one seed differ");
+    let (_, wc) = seeded_run(4);
+    assert!(wa != wc, "another seed trained the same weights");
+}
+
+#[test]
+fn tiny_run_trains_reports_up_to_date_and_evaluates() {
+    let ws = Workspace::with_config(
+        "[synth]\nwidth = 64\nheight = 64\ntrain_single = 3\ntrain_duet = 3\ntest_single = 2\ntest_duet = 2\n\
+         [train]\ndevice = \"cpu\"\nimage_size = 64\naudio_seconds = 0.5\nbatch_size = 3\nepochs = 1\n\
+         [eval]\ndevice = \"cpu\"\ngallery_tile = 64\n",
+    );
+    assert_ok(&ws.oassl(&["synth", "--layout", "extracted"]));
+    assert_ok(&ws.oassl(&["label-captions"]));
+    stand_in_text_vectors(&ws);
 
     let out = ws.oassl(&["train"]);
     assert_ok(&out);
@@ -93,6 +134,22 @@ fn tiny_run_trains_reports_up_to_date_and_evaluates() {
         "maps.safetensors",
     ] {
         assert!(ws.data().join("eval").join(f).is_file(), "{f}");
+    }
+    // Every split reports its distractor slices (none unless it holds clips with and without a silent twin).
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.data().join("eval/metrics.json")).unwrap())
+            .unwrap();
+    for split in metrics["splits"].as_array().unwrap() {
+        let slices = split["slices"].as_array().unwrap();
+        assert!(slices.is_empty() || slices.len() == 2, "{split}");
+        let parts: u64 = slices
+            .iter()
+            .map(|s| s["model"]["samples"].as_u64().unwrap())
+            .sum();
+        assert!(
+            slices.is_empty() || parts == split["model"]["aggregates"]["samples"],
+            "{split}"
+        );
     }
     localize_uses_the_trained_model(&ws);
     report_compares_runs(&ws);
@@ -161,8 +218,8 @@ fn localize_uses_the_trained_model(ws: &Workspace) {
     assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
 }
 
-/// `oassl report` with two objectives, one λ pair and a CLIP text tower: four runs, one table per group, reruns
-/// reuse them.
+/// `oassl report` with two objectives, one λ pair and a CLIP text tower, two seeds each: four runs of two
+/// trainings, one table per group with mean ± std, reruns reuse them.
 fn report_compares_runs(ws: &Workspace) {
     let config = std::fs::read_to_string(ws.config()).unwrap();
     // The text-encoder row with the tiny random CLIP text tower of stage two's fixtures.
@@ -172,7 +229,7 @@ fn report_compares_runs(ws: &Workspace) {
         ws.config(),
         format!(
             "{config}[report]\nmethods = [\"lvs\", \"oassl\"]\nlambda_sweep = [[1.0, 1.0]]\nepochs = 1\n\
-             clip_model_dir = {:?}\n",
+             seeds = 2\nclip_model_dir = {:?}\n",
             clip.display().to_string()
         ),
     )
@@ -191,17 +248,36 @@ fn report_compares_runs(ws: &Workspace) {
         "test_duet CAP (%)",
         "test_single IoU@0.5 (%)",
         "centre prior",
+        " ± ",
+        "| test_duet AUC | ",
+        "seeds 0..=1",
     ] {
         assert!(md.contains(want), "{want} missing:\n{md}");
     }
     for run in ["lvs", "oassl", "oassl-l1-1-l2-1", "oassl-clip"] {
-        let metrics = ws.data().join(format!("report/{run}/eval/metrics.json"));
-        assert!(metrics.is_file(), "{}", metrics.display());
+        for folder in [run.to_string(), format!("{run}-seed1")] {
+            let metrics = ws.data().join(format!("report/{folder}/eval/metrics.json"));
+            assert!(metrics.is_file(), "{}", metrics.display());
+        }
     }
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(ws.data().join("report/report.json")).unwrap())
             .unwrap();
     assert_eq!(results.as_array().unwrap().len(), 4);
+    let seeds: Vec<u64> = results[0]["seeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds, [0, 1]);
+    assert_eq!(
+        results[0]["summary"][0]["metrics"]["auc"]["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     assert!(ws
         .data()
         .join("report/oassl-clip/embed/sample_text.parquet")

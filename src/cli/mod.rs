@@ -8,6 +8,7 @@ mod import;
 mod info;
 mod label_captions;
 mod localize;
+mod pretrain;
 mod report;
 mod score_maps;
 mod stub;
@@ -51,6 +52,8 @@ pub enum Command {
     LabelCaptions(label_captions::LabelCaptionsArgs),
     /// Stage two: embed the captions with the configured text encoder.
     Embed(embed::EmbedArgs),
+    /// Pretrain the visual ResNet-18 on the AVS-Synth pretraining split (object classification).
+    Pretrain(pretrain::PretrainArgs),
     /// Stage three: train the OA-SSL model (or a baseline) on the training splits.
     Train(train::TrainArgs),
     /// Evaluate the trained model on the test splits (metrics, table, gallery).
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::MllmStub(args) => stub::run(&cli.config, args),
         Command::LabelCaptions(args) => label_captions::run(&cli.config, args),
         Command::Embed(args) => embed::run(&cli.config, args),
+        Command::Pretrain(args) => pretrain::run(&cli.config, args),
         Command::Train(args) => train::run(&cli.config, args),
         Command::Eval(args) => eval::run(&cli.config, args),
         Command::Localize(args) => localize::run(&cli.config, args),

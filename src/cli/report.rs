@@ -39,6 +39,7 @@ fn lambda_tag(v: f64) -> String {
 fn runs(loaded: &LoadedConfig, layout: &oassl_pipeline::Layout) -> Result<Vec<ReportRun>> {
     let cfg = &loaded.config;
     let dir = layout.root().join(&cfg.report.dir);
+    let seeds = cfg.report.seeds;
     let base = TrainConfig {
         epochs: if cfg.report.epochs > 0 {
             cfg.report.epochs
@@ -61,6 +62,7 @@ fn runs(loaded: &LoadedConfig, layout: &oassl_pipeline::Layout) -> Result<Vec<Re
             train,
             layout,
             &dir,
+            seeds,
         ));
     }
     for [l1, l2] in &cfg.report.lambda_sweep {
@@ -78,6 +80,7 @@ fn runs(loaded: &LoadedConfig, layout: &oassl_pipeline::Layout) -> Result<Vec<Re
             train,
             layout,
             &dir,
+            seeds,
         ));
     }
     if !cfg.report.clip_model_dir.as_os_str().is_empty() {
@@ -125,6 +128,7 @@ fn runs(loaded: &LoadedConfig, layout: &oassl_pipeline::Layout) -> Result<Vec<Re
             train,
             &clip_layout,
             &dir,
+            seeds,
         ));
     }
     Ok(out)
@@ -141,25 +145,38 @@ pub fn run(config: &Path, args: ReportArgs) -> Result<ExitCode> {
         visual_weights,
         ..TrainOptions::default()
     };
+    let seeds = loaded.config.report.seeds;
     let mut results = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        eprintln!("report: run {}/{}: {}", i + 1, runs.len(), run.name);
+        eprintln!(
+            "report: run {}/{}: {} ({seeds} seed(s))",
+            i + 1,
+            runs.len(),
+            run.name
+        );
         results.push(report::run_one(run, &loaded.config.eval, &opts)?);
     }
     let train = &loaded.config.train;
+    let first = results.first().and_then(|r| r.seeds.first());
+    let seed_text = if seeds > 1 {
+        let last = train.seed.wrapping_add(seeds as u64 - 1);
+        format!("seeds {}..={last} (mean ± sample std)", train.seed)
+    } else {
+        format!("seed {}", train.seed)
+    };
     let preamble = format!(
-        "Config `{}`: {} steps of batch {} per run ({} epochs of {}), {} px, {} s audio, seed {}, protocol `{}`; \
-         device {}; {} runs in {:.0} s.\n",
+        "Config `{}`: {} steps of batch {} per run ({} epochs of {}), {} px, {} s audio, {seed_text}, \
+         protocol `{}`; device {}; {} trainings of {} runs in {:.0} s.\n",
         loaded.path.display(),
-        results.first().map_or(0, |r| r.eval.meta.step),
+        first.map_or(0, |s| s.eval.meta.step),
         train.batch_size,
         runs.first().map_or(0, |r| r.train.epochs),
         train.splits.join(" + "),
         train.image_size,
         train.audio_seconds,
-        train.seed,
         loaded.config.eval.protocol,
-        results.first().map_or(String::new(), |r| r.eval.device.clone()),
+        first.map_or(String::new(), |s| s.eval.device.clone()),
+        results.iter().map(|r| r.seeds.len()).sum::<usize>(),
         results.len(),
         started.elapsed().as_secs_f64()
     );

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
+use oassl_synth::geometry::{AreaReference, GeometryReport};
 use oassl_synth::OutputLayout;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -30,6 +31,11 @@ pub struct SynthArgs {
     /// Regenerate even if the dataset exists.
     #[arg(long)]
     pub force: bool,
+    /// Folder of the benchmarks' annotation files (`vggss/vggss.json`, `music/music_duet.json`) whose box-area
+    /// quantiles are printed beside the generated ones; without it (or without the files) the numbers measured
+    /// on them are used.
+    #[arg(long, env = "OASSL_BENCHMARK_DATASETS")]
+    pub benchmarks: Option<std::path::PathBuf>,
 }
 
 pub fn run(config: &Path, args: SynthArgs) -> Result<ExitCode> {
@@ -39,6 +45,7 @@ pub fn run(config: &Path, args: SynthArgs) -> Result<ExitCode> {
         cfg.seed = seed;
     }
     let scale = args.scale.max(1);
+    cfg.pretrain *= scale;
     cfg.train_single *= scale;
     cfg.train_duet *= scale;
     cfg.test_single *= scale;
@@ -65,5 +72,16 @@ pub fn run(config: &Path, args: SynthArgs) -> Result<ExitCode> {
         started.elapsed().as_secs_f64(),
         layout.dataset_dir().display()
     );
+    println!(
+        "pretraining split: {} frames -> {}",
+        summary.pretrain_frames,
+        layout.pretrain_dir().display()
+    );
+    let reference = match &args.benchmarks {
+        Some(dir) => AreaReference::from_datasets_dir(dir)?,
+        None => AreaReference::built_in(),
+    };
+    let geometry = GeometryReport::new(&summary.single_areas, &summary.duet_areas, &reference);
+    print!("{}", geometry.table());
     Ok(ExitCode::SUCCESS)
 }

@@ -26,6 +26,13 @@ pub fn run(config: &Path, args: TrainArgs) -> Result<ExitCode> {
     let cfg = &loaded.config.train;
     let visual_weights =
         (!cfg.visual_weights.as_os_str().is_empty()).then(|| loaded.resolve(&cfg.visual_weights));
+    if let Some(w) = visual_weights.as_ref().filter(|w| !w.exists()) {
+        anyhow::bail!(
+            "[train] visual_weights {} not found: run `make pretrain` (or `oassl pretrain`), point it at \
+             torchvision's resnet18-f37072fd.pth, or set it to \"\" for a random visual trunk",
+            w.display()
+        );
+    }
     let opts = TrainOptions {
         resume: args.resume,
         force: args.force,

@@ -20,6 +20,7 @@ fn ann(sources: &[&[[f64; 4]]], layout: FrameLayout) -> Annotation {
             .collect(),
         convention: BoxConvention::Xyxy01,
         layout,
+        silent_same_class: false,
     }
 }
 

@@ -256,4 +256,25 @@ fn avs_synth_fixture() {
     assert!(anns
         .iter()
         .all(|a| a.sources.iter().all(|s| s.boxes.len() == 1)));
+    // `silent_same_class`: true, absent (files before the generator wrote it), false.
+    let flags: Vec<bool> = anns.iter().map(|a| a.silent_same_class).collect();
+    assert_eq!(flags, vec![true, false, false]);
+}
+
+#[test]
+fn avs_synth_refuses_an_unknown_field_but_not_the_distractor_flag() {
+    let path =
+        std::env::temp_dir().join(format!("oassl-avs-synth-flag-{}.json", std::process::id()));
+    let entry = |extra: &str| {
+        format!(
+            r#"[{{"file": "a", "class": "dog", "bbox": [[0, 0, 0.5, 0.5]], "classes": ["dog"]{extra}}}]"#
+        )
+    };
+    std::fs::write(&path, entry(r#", "silent_same_class": true"#)).unwrap();
+    let anns = load_annotations(&path, &AnnotationFormat::AvsSynth).unwrap();
+    assert!(anns[0].silent_same_class);
+    std::fs::write(&path, entry(r#", "silent_same_clas": true"#)).unwrap();
+    let err = load_annotations(&path, &AnnotationFormat::AvsSynth).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert!(format!("{err:#}").contains("silent_same_clas"), "{err:#}");
 }

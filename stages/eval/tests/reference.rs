@@ -164,6 +164,7 @@ fn to_annotation(r: &RefAnnotation) -> Annotation {
         } else {
             FrameLayout::OnePerSource
         },
+        silent_same_class: false,
     }
 }
 

@@ -5,6 +5,8 @@
 //! <data>/dataset/videos/<split>/<id>.mp4  AVS-Synth videos (or anything the manifest points at)
 //! <data>/dataset/ground_truth/<split>.json  boxes of the sounding objects, VGG-SS json form
 //! <data>/dataset/scenes.json              AVS-Synth full scene metadata (every object, sounding or not)
+//! <data>/dataset/pretrain/                AVS-Synth pretraining split: frames/<id>.jpg, labels.csv, scenes.json
+//! <data>/pretrain/                        `oassl pretrain`: the pretrained visual trunk
 //! <data>/extract/frames/<id>.jpg          stage one: the frame at the clip centre
 //! <data>/extract/audio/<id>.wav           stage one: mono audio window
 //! <data>/captions/captions.parquet        stage one: MLLM captions
@@ -76,6 +78,26 @@ impl Layout {
     /// Full scene metadata of a generated dataset.
     pub fn scenes(&self) -> PathBuf {
         self.dataset_dir().join("scenes.json")
+    }
+
+    /// Folder of the pretraining split (frames with object labels, kept out of the manifest).
+    pub fn pretrain_dir(&self) -> PathBuf {
+        self.dataset_dir().join("pretrain")
+    }
+
+    /// A pretraining frame.
+    pub fn pretrain_frame(&self, id: &SampleId) -> PathBuf {
+        self.pretrain_dir().join("frames").join(format!("{id}.jpg"))
+    }
+
+    /// The pretraining labels: `id,classes` with `|`-separated class names.
+    pub fn pretrain_labels(&self) -> PathBuf {
+        self.pretrain_dir().join("labels.csv")
+    }
+
+    /// Scene metadata of the pretraining split.
+    pub fn pretrain_scenes(&self) -> PathBuf {
+        self.pretrain_dir().join("scenes.json")
     }
 
     /// Folder of stage one's extracted frames and audio.

@@ -119,7 +119,14 @@ mod tests {
         let cfg = SynthConfig::default();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
         for i in 0..30 {
-            let scene = sample_scene(&mut rng, &cfg, format!("d{i}"), "test", 1 + i % 2);
+            let scene = sample_scene(
+                &mut rng,
+                &cfg,
+                &oassl_synth::scene::background_pool(&cfg),
+                format!("d{i}"),
+                "test",
+                1 + i % 2,
+            );
             let img = render_frame(&scene, cfg.clip_seconds / 2.0, cfg.clip_seconds);
             // Through JPEG, as the stand-in receives it.
             let mut jpeg = Vec::new();

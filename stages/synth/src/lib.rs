@@ -13,6 +13,7 @@
 pub mod audio;
 pub mod catalogue;
 pub mod generate;
+pub mod geometry;
 pub mod ground_truth;
 pub mod render;
 pub mod scene;

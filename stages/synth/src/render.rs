@@ -241,7 +241,14 @@ mod tests {
         let cfg = SynthConfig::default();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         for i in 0..20 {
-            let scene = sample_scene(&mut rng, &cfg, format!("s{i}"), "test", 1 + i % 2);
+            let scene = sample_scene(
+                &mut rng,
+                &cfg,
+                &crate::scene::background_pool(&cfg),
+                format!("s{i}"),
+                "test",
+                1 + i % 2,
+            );
             let t = cfg.clip_seconds / 2.0;
             let img = render_frame(&scene, t, cfg.clip_seconds);
             let (w, h) = (f64::from(cfg.width), f64::from(cfg.height));
@@ -305,7 +312,14 @@ mod tests {
     fn normalised_edges_truncate_back_to_pixels() {
         let cfg = SynthConfig::default();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-        let scene = sample_scene(&mut rng, &cfg, "n".into(), "test", 1);
+        let scene = sample_scene(
+            &mut rng,
+            &cfg,
+            &crate::scene::background_pool(&cfg),
+            "n".into(),
+            "test",
+            1,
+        );
         let b = object_bbox(&scene, 0, 2.0, 4.0);
         for v in b {
             let px = v * 224.0;
@@ -321,7 +335,14 @@ mod tests {
         let cfg = SynthConfig::default();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         for i in 0..8 {
-            let mut scene = sample_scene(&mut rng, &cfg, format!("b{i}"), "test", 1);
+            let mut scene = sample_scene(
+                &mut rng,
+                &cfg,
+                &crate::scene::background_pool(&cfg),
+                format!("b{i}"),
+                "test",
+                1,
+            );
             scene.objects.clear();
             let img = render_frame(&scene, 0.0, cfg.clip_seconds);
             assert!(img.pixels().all(|p| pixel_class(p.0, 12).is_none()));
@@ -341,8 +362,22 @@ mod tests {
         );
         let mut colours = std::collections::BTreeSet::new();
         for i in 0..4 {
-            let plain = sample_scene(&mut a, &cfg, format!("p{i}"), "test", 1);
-            let other = sample_scene(&mut b, &varied, format!("p{i}"), "test", 1);
+            let plain = sample_scene(
+                &mut a,
+                &cfg,
+                &crate::scene::background_pool(&cfg),
+                format!("p{i}"),
+                "test",
+                1,
+            );
+            let other = sample_scene(
+                &mut b,
+                &varied,
+                &crate::scene::background_pool(&varied),
+                format!("p{i}"),
+                "test",
+                1,
+            );
             // Same objects in the same places: only the background differs.
             assert_eq!(plain.objects, other.objects);
             let mut empty = plain.clone();

@@ -44,6 +44,7 @@ pub mod evaluation;
 pub mod localize;
 pub mod loss;
 pub mod model;
+pub mod pretrain;
 pub mod report;
 pub(crate) mod shape;
 pub mod stage;

@@ -1,6 +1,8 @@
-//! AVS-Synth ground truth, VGG-SS json form with one extension:
-//! `[{"file": "<id>", "class": "a, b", "bbox": [[x1, y1, x2, y2], ...], "classes": ["a", "b"]}, ...]`,
-//! normalised xyxy, one box and one class per sounding object in source order, all in one frame.
+//! AVS-Synth ground truth, VGG-SS json form with two extensions:
+//! `[{"file": "<id>", "class": "a, b", "bbox": [[x1, y1, x2, y2], ...], "classes": ["a", "b"],
+//! "silent_same_class": true}, ...]`, normalised xyxy, one box and one class per sounding object in source
+//! order, all in one frame. `silent_same_class` (a silent object of a sounding object's class is in view) is
+//! absent from files written before the generator recorded it, and then reads false.
 
 use super::{bad, read_text, source, Annotation, BoxConvention, FrameLayout};
 use serde::Deserialize;
@@ -15,6 +17,8 @@ struct Entry {
     class: String,
     bbox: Vec<[f64; 4]>,
     classes: Vec<String>,
+    #[serde(default)]
+    silent_same_class: bool,
 }
 
 pub(super) fn load(path: &Path) -> anyhow::Result<Vec<Annotation>> {
@@ -54,6 +58,7 @@ pub(super) fn load(path: &Path) -> anyhow::Result<Vec<Annotation>> {
                 sources,
                 convention: conv,
                 layout: FrameLayout::Shared,
+                silent_same_class: e.silent_same_class,
             })
         })
         .collect()

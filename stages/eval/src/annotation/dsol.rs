@@ -57,6 +57,7 @@ pub(super) fn load(path: &Path) -> anyhow::Result<Vec<Annotation>> {
                     .collect(),
                 convention: conv,
                 layout: FrameLayout::Shared,
+                silent_same_class: false,
             }
         })
         .collect())

@@ -108,6 +108,7 @@ pub(super) fn load_dir(dir: &Path) -> anyhow::Result<Vec<Annotation>> {
                 sources: vec![source(None, raw, conv)],
                 convention: conv,
                 layout: FrameLayout::Shared,
+                silent_same_class: false,
             })
         })
         .collect()

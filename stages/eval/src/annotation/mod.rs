@@ -7,7 +7,7 @@
 //! | [`AnnotationFormat::Dsol`] | DSOL `solotest.json` / `duettest.json` (`normbox`, `category_id`) | normalised xywh |
 //! | [`AnnotationFormat::VggSoundPairs`] | `vggsound_{single,duet}_test.csv` + `vggss.json` | per-frame sources |
 //! | [`AnnotationFormat::FlickrXml`] | directory of `<id>.xml` | 256-px xyxy, one source, ≤ 3 annotators |
-//! | [`AnnotationFormat::AvsSynth`] | `{id: {boxes: [[x1,y1,x2,y2]..], classes: [..]}}` | normalised xyxy, one box per source |
+//! | [`AnnotationFormat::AvsSynth`] | VGG-SS list + `classes` (+ `silent_same_class`) | normalised xyxy, one box per source |
 
 mod avs_synth;
 mod dsol;
@@ -63,6 +63,10 @@ pub struct Annotation {
     pub sources: Vec<Source>,
     pub convention: BoxConvention,
     pub layout: FrameLayout,
+    /// The frame also shows a silent object of a sounding object's class (the paper's hard case, "three
+    /// guitars, one played"); only AVS-Synth records it, every other format reads false.
+    #[serde(default)]
+    pub silent_same_class: bool,
 }
 
 /// The annotation file formats understood by [`load_annotations`].

@@ -58,6 +58,7 @@ pub(super) fn load(path: &Path) -> anyhow::Result<Vec<Annotation>> {
                 sources,
                 convention: conv,
                 layout: FrameLayout::Shared,
+                silent_same_class: false,
             })
         })
         .collect()

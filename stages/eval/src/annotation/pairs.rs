@@ -52,6 +52,7 @@ pub(super) fn load(path: &Path, boxes: &Path) -> anyhow::Result<Vec<Annotation>>
             sources,
             convention: conv,
             layout,
+            silent_same_class: false,
         });
     }
     Ok(out)

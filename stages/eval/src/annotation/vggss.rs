@@ -31,6 +31,7 @@ pub(super) fn load(path: &Path) -> anyhow::Result<Vec<Annotation>> {
             sources: vec![source(Some(e.class), e.bbox, BoxConvention::Xyxy01)],
             convention: BoxConvention::Xyxy01,
             layout: FrameLayout::Shared,
+            silent_same_class: false,
         })
         .collect())
 }

@@ -6,6 +6,7 @@
 mod captions;
 mod embed;
 mod eval;
+mod pretrain;
 mod report;
 mod stub;
 mod synth;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use captions::{preset, CaptionsConfig, ModelPreset, PRESETS};
 pub use embed::EmbedConfig;
 pub use eval::EvalConfig;
+pub use pretrain::PretrainConfig;
 pub use report::ReportConfig;
 pub use stub::StubConfig;
 pub use synth::SynthConfig;
@@ -33,6 +35,7 @@ pub struct PipelineConfig {
     pub stub: StubConfig,
     pub embed: EmbedConfig,
     pub captions: CaptionsConfig,
+    pub pretrain: PretrainConfig,
     pub train: TrainConfig,
     pub eval: EvalConfig,
     pub report: ReportConfig,
@@ -176,6 +179,7 @@ impl PipelineConfig {
         self.stub.validate()?;
         self.embed.validate()?;
         self.captions.validate()?;
+        self.pretrain.validate()?;
         self.train.validate()?;
         self.eval.validate()?;
         self.report.validate()?;
@@ -239,8 +243,14 @@ mod tests {
                     EmbedConfig::default(),
                     "{name}: [embed]"
                 );
+                // Except the pretraining split, which the shipped file turns on (a config that does not ask for
+                // one gets none, so small test datasets render no pretraining frames).
+                assert!(loaded.config.synth.pretrain > 0, "{name}: [synth] pretrain");
                 assert_eq!(
-                    loaded.config.synth,
+                    SynthConfig {
+                        pretrain: 0,
+                        ..loaded.config.synth.clone()
+                    },
                     SynthConfig::default(),
                     "{name}: [synth]"
                 );

@@ -16,11 +16,14 @@ pub struct ReportConfig {
     pub lambda_sweep: Vec<[f64; 2]>,
     /// A CLIP text tower (Hugging Face folder) for the text-encoder row; empty leaves the row out.
     pub clip_model_dir: PathBuf,
-    /// Epochs of every run; 0 keeps `[train] epochs`. The default (8) fits the seven default runs in 20 minutes
-    /// on 2 CPU cores.
+    /// Epochs of every run; 0 keeps `[train] epochs`. The default (8) fits one seed of the seven default runs in
+    /// 20 minutes on 2 CPU cores.
     pub epochs: usize,
     /// Output folder, relative to the data folder.
     pub dir: PathBuf,
+    /// Trainings per run, with `[train] seed` + k for k in 0..seeds: the tables give the mean ± sample std over
+    /// them, since on a few dozen test clips one seed's ranking of the methods is noise.
+    pub seeds: usize,
 }
 
 impl Default for ReportConfig {
@@ -31,6 +34,7 @@ impl Default for ReportConfig {
             clip_model_dir: PathBuf::new(),
             epochs: 8,
             dir: PathBuf::from("report"),
+            seeds: 3,
         }
     }
 }
@@ -54,6 +58,9 @@ impl ReportConfig {
                 || format!("{pair:?}: λ values must be finite and >= 0"),
             )?;
         }
+        ensure(self.seeds >= 1, S, "seeds", || {
+            "must be at least 1 (one training per run)".into()
+        })?;
         ensure(
             !self.methods.is_empty() || !self.lambda_sweep.is_empty(),
             S,
@@ -61,5 +68,25 @@ impl ReportConfig {
             || "the report needs at least one run (methods or lambda_sweep)".into(),
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::PipelineConfig;
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn seeds_default_to_three_and_zero_is_refused() {
+        assert_eq!(ReportConfig::default().seeds, 3);
+        let ok = PipelineConfig::parse("[report]\nseeds = 1\n", Path::new("p.toml")).unwrap();
+        assert_eq!(ok.report.seeds, 1);
+        let err = PipelineConfig::parse("[report]\nseeds = 0\n", Path::new("p.toml")).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("[report] seeds") && msg.contains("p.toml"),
+            "{msg}"
+        );
     }
 }

@@ -59,8 +59,12 @@ pub struct TrainConfig {
     /// Output stride of the visual ResNet-18: 32 (the paper: a 7x7 map at 224 px) or 16 (`layer4` at stride 1,
     /// a 14x14 map at 224 px, 8x8 at 128 px) for small frames.
     pub visual_output_stride: u32,
-    /// Optional torchvision `resnet18` state_dict as safetensors for the visual trunk, relative to the config
-    /// file's folder unless absolute; empty = random init.
+    /// A trainable 1×1 convolution after the visual trunk (identity at init): with `freeze_visual`, the way the
+    /// caption losses still shape the visual features while the pretrained trunk stays fixed.
+    pub visual_projection: bool,
+    /// Optional torchvision `resnet18` state_dict for the visual trunk: the downloaded `resnet18-f37072fd.pth`
+    /// as is (`.pth`, `.pt`, `.bin`: torch.save) or re-saved as `.safetensors`; relative to the config file's
+    /// folder unless absolute; empty = random init.
     pub visual_weights: PathBuf,
     /// Every constant of the objective.
     pub loss: TrainLossConfig,
@@ -91,6 +95,7 @@ impl Default for TrainConfig {
             skip_bad_samples: false,
             freeze_visual: false,
             visual_output_stride: 32,
+            visual_projection: false,
             visual_weights: PathBuf::new(),
             loss: TrainLossConfig::default(),
         }

@@ -8,6 +8,10 @@
 //! source, so single-source splits report IoU@0.5 / AUC / AP and duet splits CAP / CIoU@0.3 / AUC). Two
 //! reference rows are scored the same way on every split: a seeded uniform random map and a centre Gaussian.
 //!
+//! A split whose clips differ in whether a silent object of a sounding object's class is in view (the ground
+//! truth's `silent_same_class`, the paper's hard case) is also reported as two slices, [`DISTRACTOR`] and
+//! [`NO_DISTRACTOR`]: the same per-sample scores, aggregated over each subset.
+//!
 //! Writes under `eval/` (each file atomically): `metrics.json` ([`EvalReport`]), `results.md` (the table),
 //! `gallery.png` (see [`gallery`]) and `maps.safetensors` (the predicted maps, one `[K, h, w]` tensor per sample,
 //! readable by `oassl score-maps`).
@@ -25,9 +29,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
+use oassl_eval::report::aggregate;
 use oassl_eval::{
     center_prior_map, load_annotations, random_map, score_annotations, Aggregates, Annotation,
-    AnnotationFormat, Assignment, Map, MissingMaps, Protocol, ScoreOptions, ScoreReport,
+    AnnotationFormat, Assignment, Map, MissingMaps, Protocol, SampleScore, ScoreOptions,
+    ScoreReport,
 };
 use oassl_pipeline::config::EvalConfig;
 use oassl_pipeline::{Layout, SampleId};
@@ -42,6 +48,12 @@ pub use trained_model::TrainedModel;
 /// Side of the reference maps (the evaluators' 224 grid).
 const REFERENCE_SIDE: usize = 224;
 
+/// Slice of the clips that also show a silent object of a sounding object's class: the case object-aware
+/// localisation is meant to fix, so it is read apart from the easy clips.
+pub const DISTRACTOR: &str = "distractor";
+/// Slice of the clips without such a silent twin.
+pub const NO_DISTRACTOR: &str = "no_distractor";
+
 /// Scores of one split.
 #[derive(Debug, Clone, Serialize)]
 pub struct SplitReport {
@@ -55,6 +67,72 @@ pub struct SplitReport {
     pub random: Aggregates,
     /// Centre Gaussian prior.
     pub centre_prior: Aggregates,
+    /// [`DISTRACTOR`] then [`NO_DISTRACTOR`] when the split has clips of both kinds, else empty.
+    pub slices: Vec<SliceReport>,
+}
+
+/// The aggregates of one slice of a split (its samples are a subset of the split's `model.samples`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SliceReport {
+    /// [`DISTRACTOR`] or [`NO_DISTRACTOR`].
+    pub slice: String,
+    /// The model.
+    pub model: Aggregates,
+    /// Uniform random map (each sample keeps the map it had in the whole split).
+    pub random: Aggregates,
+    /// Centre Gaussian prior.
+    pub centre_prior: Aggregates,
+}
+
+/// The whole split or one of its slices, with its three rows of aggregates, as the tables list them.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoredPart<'a> {
+    /// Manifest split name.
+    pub split: &'a str,
+    /// `None` for the whole split.
+    pub slice: Option<&'a str>,
+    /// Of the whole split: a slice is read with the same metrics as its split.
+    pub max_sources: usize,
+    /// The model.
+    pub model: &'a Aggregates,
+    /// Uniform random map.
+    pub random: &'a Aggregates,
+    /// Centre Gaussian prior.
+    pub centre_prior: &'a Aggregates,
+}
+
+impl ScoredPart<'_> {
+    /// `test_duet` or `test_duet / distractor`.
+    pub fn label(&self) -> String {
+        match self.slice {
+            None => self.split.to_string(),
+            Some(slice) => format!("{} / {slice}", self.split),
+        }
+    }
+}
+
+impl SplitReport {
+    /// The whole split, then each slice.
+    pub fn parts(&self) -> Vec<ScoredPart<'_>> {
+        let whole = ScoredPart {
+            split: &self.split,
+            slice: None,
+            max_sources: self.max_sources,
+            model: &self.model.aggregates,
+            random: &self.random,
+            centre_prior: &self.centre_prior,
+        };
+        std::iter::once(whole)
+            .chain(self.slices.iter().map(|s| ScoredPart {
+                split: &self.split,
+                slice: Some(&s.slice),
+                max_sources: self.max_sources,
+                model: &s.model,
+                random: &s.random,
+                centre_prior: &s.centre_prior,
+            }))
+            .collect()
+    }
 }
 
 /// `eval/metrics.json`.
@@ -204,47 +282,9 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
                 maps.insert(ann.id.clone(), m);
             }
         }
-        let opts = ScoreOptions {
-            missing: MissingMaps::Error,
-        };
-        let report = score_annotations(&maps, &anns, &format, &protocol, opts)
-            .with_context(|| format!("scoring split {split}"))?;
-        let score_ref = |map: &Map| -> Result<Aggregates> {
-            let refs: BTreeMap<String, Vec<Map>> = anns
-                .iter()
-                .map(|a| (a.id.clone(), reference_maps(a, map, &protocol)))
-                .collect();
-            Ok(score_annotations(&refs, &anns, &format, &protocol, opts)?.aggregates)
-        };
-        let random = {
-            let refs: BTreeMap<String, Vec<Map>> = anns
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    let m = random_map(
-                        cfg.random_seed.wrapping_add(i as u64),
-                        REFERENCE_SIDE,
-                        REFERENCE_SIDE,
-                    );
-                    (a.id.clone(), reference_maps(a, &m, &protocol))
-                })
-                .collect();
-            score_annotations(&refs, &anns, &format, &protocol, opts)?.aggregates
-        };
-        let side = REFERENCE_SIDE as f64;
-        let centre = score_ref(&center_prior_map(
-            REFERENCE_SIDE,
-            REFERENCE_SIDE,
-            cfg.prior_sigma * side,
-        ))?;
-        gallery_rows.extend(pick_gallery(cfg, layout, &report, &anns, &maps)?);
-        splits.push(SplitReport {
-            split: split.to_string(),
-            max_sources: anns.iter().map(|a| a.sources.len()).max().unwrap_or(0),
-            model: report,
-            random,
-            centre_prior: centre,
-        });
+        let scored = score_split(split, &anns, &maps, &protocol, cfg)?;
+        gallery_rows.extend(pick_gallery(cfg, layout, &scored.model, &anns, &maps)?);
+        splits.push(scored);
     }
     let report = EvalReport {
         protocol: protocol.name.clone(),
@@ -278,6 +318,87 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
         gallery: gallery_path,
         markdown,
     })
+}
+
+/// Scores the model's maps of one split and the two reference maps, on the whole split and, when it holds
+/// clips with and without a silent same-class object, on each of the two slices.
+fn score_split(
+    split: &str,
+    anns: &[Annotation],
+    maps: &BTreeMap<String, Vec<Map>>,
+    protocol: &Protocol,
+    cfg: &EvalConfig,
+) -> Result<SplitReport> {
+    let format = AnnotationFormat::AvsSynth;
+    let opts = ScoreOptions {
+        missing: MissingMaps::Error,
+    };
+    let score = |maps: &BTreeMap<String, Vec<Map>>| {
+        score_annotations(maps, anns, &format, protocol, opts)
+            .with_context(|| format!("scoring split {split}"))
+    };
+    let model = score(maps)?;
+    // Seeded per sample position in the split, so a slice scores the very maps the whole split did.
+    let random_refs: BTreeMap<String, Vec<Map>> = anns
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let m = random_map(
+                cfg.random_seed.wrapping_add(i as u64),
+                REFERENCE_SIDE,
+                REFERENCE_SIDE,
+            );
+            (a.id.clone(), reference_maps(a, &m, protocol))
+        })
+        .collect();
+    let random = score(&random_refs)?;
+    let side = REFERENCE_SIDE as f64;
+    let prior = center_prior_map(REFERENCE_SIDE, REFERENCE_SIDE, cfg.prior_sigma * side);
+    let centre_refs: BTreeMap<String, Vec<Map>> = anns
+        .iter()
+        .map(|a| (a.id.clone(), reference_maps(a, &prior, protocol)))
+        .collect();
+    let centre = score(&centre_refs)?;
+    let distractor: Vec<bool> = anns.iter().map(|a| a.silent_same_class).collect();
+    let both_kinds = distractor.iter().any(|&d| d) && distractor.iter().any(|&d| !d);
+    let slices = if both_kinds {
+        [(DISTRACTOR, true), (NO_DISTRACTOR, false)]
+            .into_iter()
+            .map(|(name, flag)| {
+                let keep: Vec<bool> = distractor.iter().map(|&d| d == flag).collect();
+                let sub = |r: &ScoreReport| slice_aggregates(r, &keep, protocol);
+                SliceReport {
+                    slice: name.to_string(),
+                    model: sub(&model),
+                    random: sub(&random),
+                    centre_prior: sub(&centre),
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(SplitReport {
+        split: split.to_string(),
+        max_sources: anns.iter().map(|a| a.sources.len()).max().unwrap_or(0),
+        model,
+        random: random.aggregates,
+        centre_prior: centre.aggregates,
+        slices,
+    })
+}
+
+/// The protocol's aggregates over the samples of `report` whose `keep` is set (samples are in annotation
+/// order).
+fn slice_aggregates(report: &ScoreReport, keep: &[bool], protocol: &Protocol) -> Aggregates {
+    let samples: Vec<SampleScore> = report
+        .samples
+        .iter()
+        .zip(keep)
+        .filter(|(_, &k)| k)
+        .map(|(s, _)| s.clone())
+        .collect();
+    aggregate(&samples, protocol)
 }
 
 /// Writes named maps as one safetensors file (empty tensors left out), atomically.
@@ -338,4 +459,119 @@ fn pick_gallery(
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oassl_eval::annotation::source;
+    use oassl_eval::{BoxConvention, FrameLayout};
+
+    const SIDE: usize = REFERENCE_SIDE;
+
+    /// A single-source clip whose sounding object fills the top-left quarter of the frame side.
+    fn clip(id: &str, silent_same_class: bool) -> Annotation {
+        Annotation {
+            id: id.into(),
+            sources: vec![source(
+                Some("dog".into()),
+                vec![[0.0, 0.0, 0.25, 0.25]],
+                BoxConvention::Xyxy01,
+            )],
+            convention: BoxConvention::Xyxy01,
+            layout: FrameLayout::Shared,
+            silent_same_class,
+        }
+    }
+
+    /// 1 on the square of `side` pixels at (`top`, `left`), 0 elsewhere.
+    fn square(top: usize, left: usize, side: usize) -> Map {
+        let mut m = Map::zeros(SIDE, SIDE);
+        for y in top..top + side {
+            for x in left..left + side {
+                m.data[y * SIDE + x] = 1.0;
+            }
+        }
+        m
+    }
+
+    /// Clips flagged `true` get a map on their box (cIoU 1), the others one on the opposite corner (cIoU 0).
+    fn scored(split: &str, flags: &[bool]) -> SplitReport {
+        let anns: Vec<Annotation> = flags
+            .iter()
+            .enumerate()
+            .map(|(i, &f)| clip(&format!("{split}-{i}"), f))
+            .collect();
+        let maps: BTreeMap<String, Vec<Map>> = anns
+            .iter()
+            .map(|a| {
+                let m = if a.silent_same_class {
+                    square(0, 0, SIDE / 4)
+                } else {
+                    square(SIDE / 2, SIDE / 2, SIDE / 2)
+                };
+                (a.id.clone(), vec![m])
+            })
+            .collect();
+        let protocol = Protocol::by_name("oassl").expect("oassl protocol");
+        score_split(split, &anns, &maps, &protocol, &EvalConfig::default()).expect("scoring")
+    }
+
+    #[test]
+    fn a_split_with_both_kinds_gets_two_slices_over_its_own_samples() {
+        let report = scored("test_duet", &[true, false, true, false, true]);
+        let names: Vec<&str> = report.slices.iter().map(|s| s.slice.as_str()).collect();
+        assert_eq!(names, [DISTRACTOR, NO_DISTRACTOR]);
+        let (hard, easy) = (&report.slices[0], &report.slices[1]);
+        assert_eq!(report.model.aggregates.samples, 5);
+        assert_eq!((hard.model.samples, easy.model.samples), (3, 2));
+        // The maps hit exactly the distractor clips: each slice scores its own samples, not the split's.
+        assert!(hard.model.mean_ciou > 0.99, "{:?}", hard.model);
+        assert!(easy.model.mean_ciou < 0.01, "{:?}", easy.model);
+        assert!((report.model.aggregates.mean_ciou - 0.6).abs() < 0.01);
+        // The reference maps of a slice are the split's own (the random map is seeded by the clip's position).
+        for (whole, a, b) in [
+            (&report.random, &hard.random, &easy.random),
+            (&report.centre_prior, &hard.centre_prior, &easy.centre_prior),
+        ] {
+            assert_eq!(a.samples + b.samples, whole.samples);
+            let pooled = (3.0 * a.mean_ciou + 2.0 * b.mean_ciou) / 5.0;
+            assert!(
+                (pooled - whole.mean_ciou).abs() < 1e-12,
+                "{pooled} {whole:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_split_with_one_kind_has_no_slices() {
+        assert!(scored("test_single", &[false, false, false])
+            .slices
+            .is_empty());
+        assert!(scored("test_single", &[true, true]).slices.is_empty());
+    }
+
+    #[test]
+    fn results_table_lists_each_slice_under_its_split() {
+        let splits = [
+            scored("test_duet", &[true, false, false]),
+            scored("test_single", &[false, false]),
+        ];
+        let md = table::rows(&splits);
+        let model_rows: Vec<&str> = md.lines().filter(|l| l.contains("| model |")).collect();
+        assert_eq!(
+            model_rows
+                .iter()
+                .map(|l| l.split(" | ").take(3).collect::<Vec<_>>().join(" | "))
+                .collect::<Vec<_>>(),
+            [
+                "| test_duet | model | 3",
+                "| test_duet / distractor | model | 1",
+                "| test_duet / no_distractor | model | 2",
+                "| test_single | model | 2",
+            ]
+        );
+        assert_eq!(md.lines().filter(|l| l.contains(" / ")).count(), 6, "{md}");
+        assert!(!md.contains("test_single /"), "{md}");
+    }
 }

@@ -6,6 +6,7 @@ pub mod normalize;
 pub mod oassl;
 pub mod resnet;
 pub mod sound_map;
+pub mod torch_save;
 
 pub use checkpoint::load_torchvision_trunk;
 pub use ioi::{iterative_object_identification, EntryKind, IoiConfig, IoiOutput, ObjectGroup};

@@ -9,7 +9,9 @@
 //!
 //! The text vectors are frozen, cached sentence embeddings (D = 384 for MiniLM, 768 for BERT-base); only the
 //! projection trains. The visual trunk is fine-tuned by default (method.md §11.2: OCA and ORI can only change
-//! inference through trainable visual features); `freeze_visual` restores NoPrior's frozen encoder.
+//! inference through trainable visual features); `freeze_visual` restores NoPrior's frozen encoder, and
+//! `visual_projection` adds a trainable 1×1 convolution on top of it (initialised to the identity), the other
+//! way method.md §11.2 names to let OCA and ORI shape the maps while the pretrained trunk stays fixed.
 
 use crate::error::{Result, TrainError};
 use crate::model::ioi::{iterative_object_identification, IoiConfig};
@@ -32,6 +34,8 @@ pub struct ModelConfig {
     pub freeze_audio: bool,
     /// Output stride of the visual trunk: 32 (the paper's 7x7 map at 224 px) or 16 (`layer4` at stride 1).
     pub visual_output_stride: i64,
+    /// A trainable 1×1 convolution 512→512 after the visual trunk (`visual_proj.*`), identity at init.
+    pub visual_projection: bool,
 }
 
 impl Default for ModelConfig {
@@ -41,6 +45,7 @@ impl Default for ModelConfig {
             freeze_visual: false,
             freeze_audio: false,
             visual_output_stride: 32,
+            visual_projection: false,
         }
     }
 }
@@ -103,6 +108,7 @@ pub struct SampleMaps {
 #[derive(Debug)]
 pub struct OasslModel {
     visual: ResNet18,
+    visual_proj: Option<nn::Conv2D>,
     audio: ResNet18,
     text_proj: nn::Linear,
     cfg: ModelConfig,
@@ -151,8 +157,12 @@ impl OasslModel {
             Self::EMBED_DIM,
             Default::default(),
         );
+        let visual_proj = cfg
+            .visual_projection
+            .then(|| identity_conv(&p / "visual_proj"));
         Ok(Self {
             visual,
+            visual_proj,
             audio,
             text_proj,
             cfg: cfg.clone(),
@@ -172,7 +182,12 @@ impl OasslModel {
             frames,
             &[None, Some(3), None, None],
         )?;
-        Ok(l2_normalize(&self.visual.forward_t(frames, train)?, 1))
+        let trunk = self.visual.forward_t(frames, train)?;
+        let features = match &self.visual_proj {
+            Some(proj) => trunk.apply(proj),
+            None => trunk,
+        };
+        Ok(l2_normalize(&features, 1))
     }
 
     /// `spec [B, 1, F, T]` (log spectrogram / 12) → l_a `[B, 512]`: global max pool, unit length.
@@ -259,6 +274,21 @@ impl OasslModel {
             })
             .collect())
     }
+}
+
+/// A 512→512 1×1 convolution with bias that starts as the identity, so training starts from the trunk's
+/// features exactly.
+fn identity_conv(p: nn::Path) -> nn::Conv2D {
+    let c = OasslModel::EMBED_DIM;
+    let conv = nn::conv2d(p, c, c, 1, Default::default());
+    tch::no_grad(|| {
+        let eye = Tensor::eye(c, (Kind::Float, conv.ws.device())).view([c, c, 1, 1]);
+        conv.ws.shallow_clone().copy_(&eye);
+        if let Some(bias) = &conv.bs {
+            let _ = bias.shallow_clone().zero_();
+        }
+    });
+    conv
 }
 
 #[cfg(test)]

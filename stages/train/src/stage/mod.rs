@@ -74,6 +74,9 @@ pub struct ModelMeta {
     /// Output stride of the visual trunk (32 for runs that predate the setting).
     #[serde(default = "default_visual_output_stride")]
     pub visual_output_stride: i64,
+    /// Whether a trainable 1×1 projection follows the visual trunk.
+    #[serde(default)]
+    pub visual_projection: bool,
     /// The loss constants (IOI thresholds are reused at evaluation).
     pub loss: TrainLossConfig,
     /// Loss of the last step.
@@ -95,6 +98,7 @@ impl ModelMeta {
             freeze_visual: self.freeze_visual,
             freeze_audio: false,
             visual_output_stride: self.visual_output_stride,
+            visual_projection: self.visual_projection,
         }
     }
 }
@@ -267,18 +271,12 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         freeze_visual: cfg.freeze_visual,
         freeze_audio: false,
         visual_output_stride: i64::from(cfg.visual_output_stride),
+        visual_projection: cfg.visual_projection,
     };
     let model = OasslModel::new(vs.root(), &model_cfg)?;
     if let Some(w) = &opts.visual_weights {
-        let missing = load_torchvision_trunk(&vs, "visual", w)?;
-        if !missing.is_empty() {
-            bail!(
-                "{}: lacks {} visual trunk tensors, e.g. `{}`",
-                w.display(),
-                missing.len(),
-                missing[0]
-            );
-        }
+        // Fails, naming the file and the tensor, unless every visual trunk tensor is in it with its shape.
+        load_torchvision_trunk(&vs, "visual", w)?;
     }
     let autocast = cfg.autocast && device.is_cuda();
     let mut adam = Adam::new(
@@ -483,6 +481,7 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         audio_seconds: cfg.audio_seconds,
         freeze_visual: cfg.freeze_visual,
         visual_output_stride: model_cfg.visual_output_stride,
+        visual_projection: model_cfg.visual_projection,
         loss: cfg.loss.clone(),
         final_loss,
     };

@@ -75,58 +75,106 @@ fn tiny_train() -> TrainConfig {
     }
 }
 
-/// Overfitting: the loss on a tiny set falls well below its start, evaluation writes every output and scores the
-/// model beside both reference rows. Beating the centre prior is not asserted: from a random visual trunk, a
-/// few dozen CPU steps memorise each clip through image-wide features (the maps on the training clips come out
-/// low on the object as often as high), see the README's measured numbers.
-#[test]
-fn tiny_model_overfits_and_is_scored_beside_the_reference_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = tiny_data_with(
-        dir.path(),
+/// A tiny set whose sounding objects are small and spread over the frame (a centre prior scores poorly on it),
+/// with a pretraining split for the visual trunk.
+fn tiny_localisation_set(root: &Path) -> Layout {
+    tiny_data_with(
+        root,
         SynthConfig {
-            width: 64,
-            height: 64,
-            train_single: 6,
+            width: 96,
+            height: 96,
+            train_single: 8,
             train_duet: 0,
+            test_single: 2,
+            test_duet: 0,
             max_silent: 0,
+            single_box_area: vec![[0.0, 0.08], [1.0, 0.14]],
+            pretrain: 240,
             ..SynthConfig::default()
         },
-    );
+    )
+}
+
+/// The pretrained trunk, frozen, with a trainable projection: the CPU profile in miniature.
+fn tiny_pretrained_train(layout: &Layout, seed: u64) -> (TrainConfig, TrainOptions) {
+    let pretrain = oassl_pipeline::config::PretrainConfig {
+        device: "cpu".into(),
+        image_size: 80,
+        batch_size: 16,
+        steps: 80,
+        held_out: 0.0,
+        ..Default::default()
+    };
+    let pre = crate::pretrain::run(&pretrain, layout, false).unwrap();
     let cfg = TrainConfig {
         method: "oassl".into(),
         splits: vec!["train_single".into()],
-        batch_size: 6,
+        seed,
+        batch_size: 8,
         learning_rate: 1e-3,
-        epochs: 8,
+        epochs: 40,
         checkpoint_every: 1000,
+        image_size: 80,
+        visual_output_stride: 16,
+        freeze_visual: true,
+        visual_projection: true,
         ..tiny_train()
     };
-    let s = run(&cfg, &layout, &TrainOptions::default()).unwrap();
-    assert_eq!((s.step, s.total_steps), (8, 8));
-    let rows = super::step_log::read_rows(&layout.stage_dir("train").join("steps.csv")).unwrap();
-    let (first, last) = (rows[0].total, rows[rows.len() - 1].total);
-    assert!(
-        last.is_finite() && last < 0.8 * first,
-        "loss {first} -> {last}"
-    );
+    let opts = TrainOptions {
+        visual_weights: Some(pre.weights),
+        ..TrainOptions::default()
+    };
+    (cfg, opts)
+}
+
+fn eval_on_training_clips(layout: &Layout) -> crate::evaluation::EvalSummary {
     let eval = EvalConfig {
         splits: vec!["train_single".into()],
         device: "cpu".into(),
         gallery_tile: 64,
         ..EvalConfig::default()
     };
-    let e = crate::evaluation::run(&eval, &layout).unwrap();
+    crate::evaluation::run(&eval, layout).unwrap()
+}
+
+/// Overfitting: on a tiny set the loss falls, the trained maps localise the sounding object clearly better than a
+/// random map (AUC), and evaluation writes every output beside the centre-prior row. Beating the centre prior is
+/// not asserted: with the top-half binarisation a box of area `a < 0.5` caps a tie-free map's cIoU at `2a`, and
+/// on these small objects the Gaussian prior already scores close to that cap (measured: model 21.3, prior 25.0,
+/// random 11.3 AUC), see README "Results on AVS-Synth".
+#[test]
+fn tiny_model_overfits_and_beats_a_random_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = tiny_localisation_set(dir.path());
+    let (cfg, opts) = tiny_pretrained_train(&layout, 0);
+    let s = run(&cfg, &layout, &opts).unwrap();
+    assert_eq!((s.step, s.total_steps), (40, 40));
+    let rows = super::step_log::read_rows(&layout.stage_dir("train").join("steps.csv")).unwrap();
+    let (first, last) = (rows[0].total, rows[rows.len() - 1].total);
+    assert!(
+        last.is_finite() && last < 0.8 * first,
+        "loss {first} -> {last}"
+    );
+    let e = eval_on_training_clips(&layout);
     let split = &e.report.splits[0];
-    assert_eq!(split.model.aggregates.samples, 6);
-    assert!(e.markdown.contains("centre prior") && e.markdown.contains("random map"));
+    assert_eq!(split.model.aggregates.samples, 8);
+    let (model, prior, random) = (
+        split.model.aggregates.auc,
+        split.centre_prior.auc,
+        split.random.auc,
+    );
+    assert!(
+        model > random + 0.05 && prior > 0.0,
+        "AUC: model {model}, centre prior {prior}, random {random}\n{}",
+        e.markdown
+    );
     for f in [&e.metrics, &e.table, &e.gallery] {
         assert!(f.is_file(), "{}", f.display());
     }
     assert!(layout.stage_dir("train").join("loss_curve.png").is_file());
     // Nothing changed: the existing run is reported.
-    let again = run(&cfg, &layout, &TrainOptions::default()).unwrap();
-    assert!(again.up_to_date && again.step == 8);
+    let again = run(&cfg, &layout, &opts).unwrap();
+    assert!(again.up_to_date && again.step == 40);
 }
 
 #[test]
