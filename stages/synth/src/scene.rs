@@ -351,9 +351,10 @@ mod tests {
                 );
             }
         }
-        // Large single-source objects leave less room for a silent twin, so the share is below the configured
-        // 0.35 but far from 0 and far from all.
-        assert!((60..=260).contains(&same_class), "{same_class}");
+        // Large single-source objects leave little room for a silent twin and a twin that does not fit is left
+        // out, so the share is well below the configured 0.5 (56 of 400 with these seeds), but far from 0 and
+        // far from all.
+        assert!((30..=300).contains(&same_class), "{same_class}");
     }
 
     #[test]

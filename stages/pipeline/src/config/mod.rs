@@ -76,6 +76,16 @@ pub(crate) fn ensure_device(section: &'static str, device: &str) -> Result<(), I
     )
 }
 
+/// Checks a section's `visual_output_stride`: 32 (torchvision's ResNet-18) or 16 (`layer4` at stride 1).
+pub(crate) fn ensure_output_stride(section: &'static str, stride: u32) -> Result<(), InvalidValue> {
+    ensure(
+        matches!(stride, 16 | 32),
+        section,
+        "visual_output_stride",
+        || format!("{stride} is not 16 or 32"),
+    )
+}
+
 /// Checks one condition of a section; used by each section's `validate`.
 pub(crate) fn ensure(
     ok: bool,

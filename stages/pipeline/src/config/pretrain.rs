@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, ensure_device, InvalidValue};
+use super::{ensure, ensure_device, ensure_output_stride, InvalidValue};
 
 /// How the visual trunk is pretrained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,12 +71,7 @@ impl PretrainConfig {
             "learning_rate",
             || format!("{} is outside (0, 1)", self.learning_rate),
         )?;
-        ensure(
-            matches!(self.visual_output_stride, 16 | 32),
-            S,
-            "visual_output_stride",
-            || format!("{} is not 16 or 32", self.visual_output_stride),
-        )?;
+        ensure_output_stride(S, self.visual_output_stride)?;
         ensure(
             self.held_out.is_finite() && (0.0..0.9).contains(&self.held_out),
             S,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ensure, ensure_device, InvalidValue};
+use super::{ensure, ensure_device, ensure_output_stride, InvalidValue};
 
 /// What stage three trains on, how long, and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,12 +190,7 @@ impl TrainConfig {
             "image_size",
             || format!("{} is outside 32..=1024", self.image_size),
         )?;
-        ensure(
-            matches!(self.visual_output_stride, 16 | 32),
-            S,
-            "visual_output_stride",
-            || format!("{} is not 16 or 32", self.visual_output_stride),
-        )?;
+        ensure_output_stride(S, self.visual_output_stride)?;
         ensure(
             self.audio_seconds.is_finite() && (0.1..=60.0).contains(&self.audio_seconds),
             S,
