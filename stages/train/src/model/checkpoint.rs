@@ -18,13 +18,12 @@ use tch::{nn, Tensor};
 /// `"visual"`), matching `prefix.NAME` to the file's `NAME` (or `module.NAME`, as `DataParallel` saves it).
 /// Extra file entries (`fc.*`, `num_batches_tracked`) are ignored. Every variable must be in the file with
 /// its shape; otherwise the error names the file and the first offending tensor by name, and nothing is
-/// copied. Returns the names the file lacks, which is always none since a missing tensor is an error; the
-/// list stays for the callers that check it.
+/// copied. Returns the number of tensors copied (every variable under `prefix`).
 pub fn load_torchvision_trunk(
     vs: &nn::VarStore,
     prefix: &str,
     path: &Path,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<usize> {
     let file = read_state_dict(path)?;
     let lead = format!("{prefix}.");
     let mut vars: Vec<(String, Tensor)> = vs
@@ -78,7 +77,7 @@ pub fn load_torchvision_trunk(
         .with_context(|| format!("{}: copying into `{lead}`", path.display()))?;
     }
     tracing::info!(path = %path.display(), prefix, copied, "loaded trunk weights");
-    Ok(Vec::new())
+    Ok(copied)
 }
 
 /// Says what is wrong with a file whose tensors do not fit the trunk: the first offending tensor in name
@@ -267,8 +266,8 @@ torch.save(sd, dst)
         source.save(&path).unwrap();
 
         let target = model();
-        let missing = load_torchvision_trunk(&target, "visual", &path).unwrap();
-        assert!(missing.is_empty(), "{missing:?}");
+        let copied = load_torchvision_trunk(&target, "visual", &path).unwrap();
+        assert_eq!(copied, 100);
         let (src, dst) = (source.variables(), target.variables());
         for name in src.keys() {
             assert_eq!(
@@ -298,8 +297,8 @@ torch.save(sd, dst)
              both = torch.cat([sd['bn1.weight'], sd['bn1.bias']]); sd['bn1.weight'], sd['bn1.bias'] = both[:64], both[64:]",
         );
         let target = model();
-        let missing = load_torchvision_trunk(&target, "visual", &path).unwrap();
-        assert!(missing.is_empty(), "{missing:?}");
+        let copied = load_torchvision_trunk(&target, "visual", &path).unwrap();
+        assert_eq!(copied, 100);
         let (src, dst) = (source.variables(), target.variables());
         for name in src.keys() {
             assert_eq!(
@@ -318,8 +317,8 @@ torch.save(sd, dst)
              [('module.bn1.num_batches_tracked', torch.tensor(5))])",
         );
         let target = model();
-        let missing = load_torchvision_trunk(&target, "visual", &path).unwrap();
-        assert!(missing.is_empty(), "{missing:?}");
+        let copied = load_torchvision_trunk(&target, "visual", &path).unwrap();
+        assert_eq!(copied, 100);
         let dst = target.variables();
         for name in src.keys() {
             assert_eq!(
