@@ -422,12 +422,6 @@ pub fn markdown(results: &[RunResult]) -> String {
             })
             .collect()
     };
-    let stat = |r: &RunResult, p: &ScoredPart<'_>, key: &str| -> Option<SeedStat> {
-        r.summary
-            .iter()
-            .find(|s| s.split == p.split && s.slice.as_deref() == p.slice)
-            .and_then(|s| s.metrics.get(key).cloned())
-    };
     let seeds = results.iter().map(|r| r.seeds.len()).max().unwrap_or(0);
     let mut out = String::new();
     let groups = [
@@ -471,7 +465,7 @@ pub fn markdown(results: &[RunResult]) -> String {
             let cells = parts
                 .iter()
                 .flat_map(|p| {
-                    columns(p.max_sources).map(|(key, _)| stat_cell(stat(r, p, key).as_ref()))
+                    columns(p.max_sources).map(|(key, _)| stat_cell(seed_stat(r, p, key).as_ref()))
                 })
                 .collect();
             let (l1, l2) = if r.method == "oassl" {
@@ -481,31 +475,50 @@ pub fn markdown(results: &[RunResult]) -> String {
             };
             out.push_str(&row(display_method(&r.method), &r.encoder, &l1, &l2, cells));
         }
-        out.push_str(&format!(
-            "\nRows by their mean over {seeds} seed(s), beside the pooled seed std of those rows: a gap smaller \
-             than it is within seed noise.\n\n| column | ordering (%) | pooled std (%) |\n|---|---|---:|\n"
-        ));
-        for p in &parts {
-            for (key, name) in columns(p.max_sources) {
-                let stats: Vec<(String, SeedStat)> = members
-                    .iter()
-                    .filter_map(|r| stat(r, p, key).map(|s| (row_name(r, group), s)))
-                    .collect();
-                if stats.is_empty() {
-                    continue;
-                }
-                let mut means: Vec<(String, f64)> =
-                    stats.iter().map(|(n, s)| (n.clone(), s.mean)).collect();
-                let spread: Vec<&SeedStat> = stats.iter().map(|(_, s)| s).collect();
-                let pooled = pooled_std(&spread).map_or("– (1 seed)".into(), pct);
-                out.push_str(&format!(
-                    "| {} {name} | {} | {pooled} |\n",
-                    p.label(),
-                    ordering(&mut means)
-                ));
-            }
-        }
+        out.push_str(&orderings(&parts, &members, group, seeds));
         out.push('\n');
+    }
+    out
+}
+
+/// A run's seed statistics of one metric on one split or slice.
+fn seed_stat(r: &RunResult, p: &ScoredPart<'_>, key: &str) -> Option<SeedStat> {
+    r.summary
+        .iter()
+        .find(|s| s.split == p.split && s.slice.as_deref() == p.slice)
+        .and_then(|s| s.metrics.get(key).cloned())
+}
+
+/// The table under a group: for every column, its rows ordered by mean beside their pooled seed std.
+fn orderings(
+    parts: &[ScoredPart<'_>],
+    members: &[&RunResult],
+    group: RunGroup,
+    seeds: usize,
+) -> String {
+    let mut out = format!(
+        "\nRows by their mean over {seeds} seed(s), beside the pooled seed std of those rows: a gap smaller \
+         than it is within seed noise.\n\n| column | ordering (%) | pooled std (%) |\n|---|---|---:|\n"
+    );
+    for p in parts {
+        for (key, name) in columns(p.max_sources) {
+            let stats: Vec<(String, SeedStat)> = members
+                .iter()
+                .filter_map(|r| seed_stat(r, p, key).map(|s| (row_name(r, group), s)))
+                .collect();
+            if stats.is_empty() {
+                continue;
+            }
+            let mut means: Vec<(String, f64)> =
+                stats.iter().map(|(n, s)| (n.clone(), s.mean)).collect();
+            let spread: Vec<&SeedStat> = stats.iter().map(|(_, s)| s).collect();
+            let pooled = pooled_std(&spread).map_or("– (1 seed)".into(), pct);
+            out.push_str(&format!(
+                "| {} {name} | {} | {pooled} |\n",
+                p.label(),
+                ordering(&mut means)
+            ));
+        }
     }
     out
 }
