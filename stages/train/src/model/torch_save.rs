@@ -402,6 +402,84 @@ impl TensorRef {
     }
 }
 
+/// The value of an opcode that only reads the stream (numbers, strings, bytes, `GLOBAL` names), or `None` for an
+/// opcode that works on the stack, the marks or the memo.
+fn read_literal(op: u8, r: &mut Bytes<'_>, at: usize) -> anyhow::Result<Option<Pickled>> {
+    Ok(Some(match op {
+        b'K' => Pickled::Int(i64::from(r.u8()?)),
+        b'M' => Pickled::Int(i64::from(u16::from_le_bytes(r.array()?))),
+        b'J' => Pickled::Int(i64::from(i32::from_le_bytes(r.array()?))),
+        0x8a => {
+            // LONG1: little-endian two's complement of n bytes.
+            let n = usize::from(r.u8()?);
+            ensure!(n <= 8, "pickled integer of {n} bytes at byte {at}");
+            let digits = r.take(n)?;
+            let mut v = [if digits.last().is_some_and(|d| d & 0x80 != 0) {
+                0xff
+            } else {
+                0
+            }; 8];
+            v[..n].copy_from_slice(digits);
+            Pickled::Int(i64::from_le_bytes(v))
+        }
+        b'G' => Pickled::Float(f64::from_be_bytes(r.array()?)),
+        b'X' | b'T' => {
+            let n = u32::from_le_bytes(r.array()?) as usize;
+            Pickled::Str(String::from_utf8_lossy(r.take(n)?).into_owned())
+        }
+        0x8c | b'U' => {
+            let n = usize::from(r.u8()?);
+            Pickled::Str(String::from_utf8_lossy(r.take(n)?).into_owned())
+        }
+        0x8d => {
+            let n = to_usize(u64::from_le_bytes(r.array()?))?;
+            Pickled::Str(String::from_utf8_lossy(r.take(n)?).into_owned())
+        }
+        b'B' => {
+            let n = u32::from_le_bytes(r.array()?) as usize;
+            r.take(n)?;
+            Pickled::Object("bytes".into())
+        }
+        b'C' => {
+            let n = usize::from(r.u8()?);
+            r.take(n)?;
+            Pickled::Object("bytes".into())
+        }
+        b'c' => {
+            let module = r.line()?;
+            let name = r.line()?;
+            Pickled::Global(format!("{module}.{name}"))
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// `APPEND(S)` (`a`, `e`) extend the list on top of the stack with `items`; `SETITEM(S)` (`s`, `u`) add them as
+/// key, value pairs to the dict on top.
+fn add_to_container(
+    top: Option<&mut Pickled>,
+    items: Vec<Pickled>,
+    op: u8,
+    at: usize,
+) -> anyhow::Result<()> {
+    if matches!(op, b'a' | b'e') {
+        match top {
+            Some(Pickled::List(list)) => list.extend(items),
+            _ => bail!("pickle APPEND to a non-list at byte {at}"),
+        }
+        return Ok(());
+    }
+    ensure!(items.len().is_multiple_of(2), "odd SETITEMS at byte {at}");
+    let Some(Pickled::Dict(dict)) = top else {
+        bail!("pickle SETITEM on a non-dict at byte {at}");
+    };
+    let mut items = items.into_iter();
+    while let (Some(k), Some(v)) = (items.next(), items.next()) {
+        dict.push((k, v));
+    }
+    Ok(())
+}
+
 /// Runs the pickle program `data` far enough to rebuild a `state_dict`: containers, numbers, strings,
 /// storages and tensors. Any other object is kept as [`Pickled::Object`]; nothing is ever called.
 fn unpickle(data: &[u8]) -> anyhow::Result<Pickled> {
@@ -419,6 +497,10 @@ fn unpickle(data: &[u8]) -> anyhow::Result<Pickled> {
     loop {
         let at = r.at;
         let op = r.u8()?;
+        if let Some(value) = read_literal(op, &mut r, at)? {
+            stack.push(value);
+            continue;
+        }
         let value = match op {
             0x80 => {
                 r.u8()?; // PROTO
@@ -439,50 +521,6 @@ fn unpickle(data: &[u8]) -> anyhow::Result<Pickled> {
             b'N' => Pickled::None,
             0x88 => Pickled::Bool(true),
             0x89 => Pickled::Bool(false),
-            b'K' => Pickled::Int(i64::from(r.u8()?)),
-            b'M' => Pickled::Int(i64::from(u16::from_le_bytes(r.array()?))),
-            b'J' => Pickled::Int(i64::from(i32::from_le_bytes(r.array()?))),
-            0x8a => {
-                // LONG1: little-endian two's complement of n bytes.
-                let n = usize::from(r.u8()?);
-                ensure!(n <= 8, "pickled integer of {n} bytes at byte {at}");
-                let digits = r.take(n)?;
-                let mut v = [if digits.last().is_some_and(|d| d & 0x80 != 0) {
-                    0xff
-                } else {
-                    0
-                }; 8];
-                v[..n].copy_from_slice(digits);
-                Pickled::Int(i64::from_le_bytes(v))
-            }
-            b'G' => Pickled::Float(f64::from_be_bytes(r.array()?)),
-            b'X' | b'T' => {
-                let n = u32::from_le_bytes(r.array()?) as usize;
-                Pickled::Str(String::from_utf8_lossy(r.take(n)?).into_owned())
-            }
-            0x8c | b'U' => {
-                let n = usize::from(r.u8()?);
-                Pickled::Str(String::from_utf8_lossy(r.take(n)?).into_owned())
-            }
-            0x8d => {
-                let n = to_usize(u64::from_le_bytes(r.array()?))?;
-                Pickled::Str(String::from_utf8_lossy(r.take(n)?).into_owned())
-            }
-            b'B' => {
-                let n = u32::from_le_bytes(r.array()?) as usize;
-                r.take(n)?;
-                Pickled::Object("bytes".into())
-            }
-            b'C' => {
-                let n = usize::from(r.u8()?);
-                r.take(n)?;
-                Pickled::Object("bytes".into())
-            }
-            b'c' => {
-                let module = r.line()?;
-                let name = r.line()?;
-                Pickled::Global(format!("{module}.{name}"))
-            }
             0x93 => {
                 let (Pickled::Str(name), Pickled::Str(module)) =
                     (pop(&mut stack)?, pop(&mut stack)?)
@@ -517,33 +555,16 @@ fn unpickle(data: &[u8]) -> anyhow::Result<Pickled> {
                 ensure!(stack.len() >= n, "pickle stack underflow at byte {at}");
                 Pickled::Tuple(stack.split_off(stack.len() - n))
             }
-            b'a' | b'e' => {
-                let items = if op == b'a' {
-                    vec![pop(&mut stack)?]
-                } else {
-                    pop_mark(&mut stack, &mut marks)?
+            b'a' | b'e' | b's' | b'u' => {
+                let items = match op {
+                    b'a' => vec![pop(&mut stack)?],
+                    b's' => {
+                        let value = pop(&mut stack)?;
+                        vec![pop(&mut stack)?, value]
+                    }
+                    _ => pop_mark(&mut stack, &mut marks)?,
                 };
-                match stack.last_mut() {
-                    Some(Pickled::List(list)) => list.extend(items),
-                    _ => bail!("pickle APPEND to a non-list at byte {at}"),
-                }
-                continue;
-            }
-            b's' | b'u' => {
-                let items = if op == b's' {
-                    let value = pop(&mut stack)?;
-                    vec![pop(&mut stack)?, value]
-                } else {
-                    pop_mark(&mut stack, &mut marks)?
-                };
-                ensure!(items.len().is_multiple_of(2), "odd SETITEMS at byte {at}");
-                let Some(Pickled::Dict(dict)) = stack.last_mut() else {
-                    bail!("pickle SETITEM on a non-dict at byte {at}");
-                };
-                let mut items = items.into_iter();
-                while let (Some(k), Some(v)) = (items.next(), items.next()) {
-                    dict.push((k, v));
-                }
+                add_to_container(stack.last_mut(), items, op, at)?;
                 continue;
             }
             b'R' | 0x81 => {
