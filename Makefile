@@ -13,7 +13,7 @@ CARGO ?= cargo
 OASSL := target/release/oassl
 RUN := $(OASSL) --config $(CONFIG)
 
-.PHONY: setup build build-gpu data captions embed pretrain train eval demo report cost test test-suite bench-run lint fmt bench clean-data
+.PHONY: setup build build-gpu data captions embed pretrain train eval demo report cost test test-suite soak soak-run bench-run lint fmt bench clean-data
 
 ## setup: apt packages, .venv with torch 2.11.0 (libtorch), MiniLM weights (idempotent)
 setup:
@@ -79,6 +79,13 @@ test: setup
 test-suite:
 	@test -n "$(TORCH_LIB)" || { echo "test: no libtorch under $(VENV); run make setup" >&2; exit 1; }
 	$(CARGO) test --workspace
+
+## soak: kill each stage (captions, embed, train, eval) at 10 random points with SIGKILL, rerun, compare
+soak: setup
+	@$(MAKE) --no-print-directory soak-run
+
+soak-run:
+	$(CARGO) test --release --test tests soak::ten_kills -- --ignored --nocapture
 
 ## bench: every benchmark against its baseline, same run (see BENCHMARKS.md)
 bench: build

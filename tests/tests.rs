@@ -5,6 +5,7 @@ mod common;
 mod embed_cli;
 mod import_cli;
 mod score_maps_cli;
+mod soak;
 mod stub_http;
 mod synth_cli;
 mod train_cli;

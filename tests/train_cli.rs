@@ -66,23 +66,39 @@ fn stand_in_text_vectors(ws: &Workspace) {
 }
 
 /// Pretrain, train and evaluate a tiny set from scratch in a fresh workspace; returns the metrics of every split
-/// and the trained weights.
-fn seeded_run(seed: u64) -> (serde_json::Value, Vec<u8>) {
+/// and the trained weights. With `stop_after`, training stops after that step (as if killed), a plain rerun
+/// must refuse, and `--resume` finishes it.
+fn seeded_run(seed: u64, stop_after: Option<usize>) -> (serde_json::Value, Vec<u8>) {
     let ws = Workspace::with_config(&format!(
         "[synth]\nwidth = 64\nheight = 64\ntrain_single = 4\ntrain_duet = 2\ntest_single = 2\ntest_duet = 2\n\
          pretrain = 32\n\
          [pretrain]\ndevice = \"cpu\"\nimage_size = 48\nbatch_size = 8\nsteps = 3\n\
          [train]\ndevice = \"cpu\"\nseed = {seed}\nimage_size = 48\naudio_seconds = 0.5\nbatch_size = 3\n\
-         epochs = 2\nvisual_output_stride = 16\nfreeze_visual = true\nvisual_projection = true\n\
+         epochs = 2\ncheckpoint_every = 2\nvisual_output_stride = 16\nfreeze_visual = true\n\
+         visual_projection = true\n\
          visual_weights = \"data/pretrain/visual_resnet18.safetensors\"\n\
          [eval]\ndevice = \"cpu\"\ngallery_tile = 48\n"
     ));
     assert_ok(&ws.oassl(&["synth", "--layout", "extracted"]));
     assert_ok(&ws.oassl(&["label-captions"]));
     stand_in_text_vectors(&ws);
-    for stage in ["pretrain", "train", "eval"] {
-        assert_ok(&ws.oassl(&[stage]));
+    assert_ok(&ws.oassl(&["pretrain"]));
+    if let Some(step) = stop_after {
+        assert_ok(&ws.oassl(&["train", "--stop-after", &step.to_string()]));
+        let refused = ws.oassl(&["train"]);
+        assert_eq!(refused.status.code(), Some(2), "{}", stdout(&refused));
+        assert!(
+            stderr(&refused).contains("--resume"),
+            "{}",
+            stderr(&refused)
+        );
+        let eval = ws.oassl(&["eval"]);
+        assert!(stderr(&eval).contains("stage lock"), "{}", stderr(&eval));
+        assert_ok(&ws.oassl(&["train", "--resume"]));
+    } else {
+        assert_ok(&ws.oassl(&["train"]));
     }
+    assert_ok(&ws.oassl(&["eval"]));
     let metrics: serde_json::Value =
         serde_json::from_slice(&std::fs::read(ws.data().join("eval/metrics.json")).unwrap())
             .unwrap();
@@ -91,15 +107,22 @@ fn seeded_run(seed: u64) -> (serde_json::Value, Vec<u8>) {
 }
 
 /// Two CPU runs of one seeded config (each stage in its own process, as libtorch's RNG is process-wide) give
-/// identical metrics and bitwise-identical weights; another seed gives another model.
+/// identical metrics and bitwise-identical weights, also when one of them was interrupted after step 3 (its
+/// last checkpoint is at step 2) and resumed; another seed gives another model.
 #[test]
 fn seeded_cpu_runs_give_identical_metrics_and_weights() {
-    let (a, wa) = seeded_run(3);
-    let (b, wb) = seeded_run(3);
+    let (a, wa) = seeded_run(3, None);
+    let (b, wb) = seeded_run(3, Some(3));
     assert_eq!(a, b);
-    assert!(wa == wb, "the weights of two runs of one seed differ");
-    let (_, wc) = seeded_run(4);
-    assert!(wa != wc, "another seed trained the same weights");
+    assert!(
+        wa == wb,
+        "an interrupted and resumed run trained other weights"
+    );
+    let (c, wc) = seeded_run(3, None);
+    assert_eq!(a, c);
+    assert!(wa == wc, "the weights of two runs of one seed differ");
+    let (_, wd) = seeded_run(4, None);
+    assert!(wa != wd, "another seed trained the same weights");
 }
 
 #[test]
@@ -151,9 +174,41 @@ fn tiny_run_trains_reports_up_to_date_and_evaluates() {
             "{split}"
         );
     }
+    eval_refuses_a_model_its_lock_does_not_record(&ws);
     localize_uses_the_trained_model(&ws);
     report_compares_runs(&ws);
     cost_measures_each_phase(&ws);
+}
+
+/// A model file changed after training finished (a crash between renames, a retrain in progress) is refused by
+/// `eval` and `localize`, naming the file and the fix; the original file is accepted again.
+fn eval_refuses_a_model_its_lock_does_not_record(ws: &Workspace) {
+    let meta = ws.data().join("train/model.json");
+    let original = std::fs::read(&meta).unwrap();
+    std::fs::write(&meta, [&original[..], b" "].concat()).unwrap();
+    let id = "synth-test-single-00000";
+    let frame = ws.data().join(format!("extract/frames/{id}.jpg"));
+    let audio = ws.data().join(format!("extract/audio/{id}.wav"));
+    let localize = [
+        "localize",
+        "--frame",
+        frame.to_str().unwrap(),
+        "--audio",
+        audio.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ];
+    for args in [&["eval"][..], &localize[..]] {
+        let out = ws.oassl(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("model.json") && err.contains("make train"),
+            "{err}"
+        );
+    }
+    std::fs::write(&meta, original).unwrap();
+    assert_ok(&ws.oassl(&["eval"]));
 }
 
 /// `oassl localize` on a frame + WAV pair and a list with one unreadable entry.

@@ -22,7 +22,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use oassl_pipeline::config::{LoadedConfig, PipelineConfig};
-use oassl_pipeline::Layout;
+use oassl_pipeline::{run_lock, Layout};
 
 /// Object-aware sound source localisation (OA-SSL): captions -> embed -> train/eval, through files on disk.
 #[derive(Debug, Parser)]
@@ -77,8 +77,76 @@ pub(crate) fn load(path: &std::path::Path) -> Result<(LoadedConfig, Layout)> {
     Ok((loaded, layout))
 }
 
+/// The stage folders a command writes and the ones it reads: a run holds their locks (see
+/// `oassl_pipeline::run_lock`) until it ends, so no other run writes what it reads or writes.
+struct Folders {
+    command: &'static str,
+    write: Vec<String>,
+    read: Vec<&'static str>,
+}
+
+impl Folders {
+    fn new(command: &'static str, write: &[&str], read: &[&'static str]) -> Self {
+        Self {
+            command,
+            write: write.iter().map(|s| s.to_string()).collect(),
+            read: read.to_vec(),
+        }
+    }
+}
+
+impl Command {
+    fn folders(&self) -> Option<Folders> {
+        Some(match self {
+            Command::Synth(_) => Folders::new("oassl synth", &["dataset"], &[]),
+            Command::Import(_) => Folders::new("oassl import", &["dataset"], &[]),
+            // Shards of one job array run side by side on disjoint samples and files: each holds its own shard
+            // and only reads the shared folders, which keeps a whole-manifest run or a merge out meanwhile.
+            Command::Captions(args) => match args.shard.and_then(|s| s.suffix()) {
+                Some(shard) if !args.merge => Folders {
+                    command: "oassl captions --shard",
+                    write: vec![format!("captions-{shard}")],
+                    read: vec!["dataset", "extract", "captions"],
+                },
+                _ => Folders::new("oassl captions", &["extract", "captions"], &["dataset"]),
+            },
+            Command::LabelCaptions(_) => {
+                Folders::new("oassl label-captions", &["captions"], &["dataset"])
+            }
+            Command::Embed(_) => Folders::new("oassl embed", &["embed"], &["captions"]),
+            Command::Pretrain(_) => Folders::new("oassl pretrain", &["pretrain"], &["dataset"]),
+            Command::Train(_) => Folders::new(
+                "oassl train",
+                &["train"],
+                &["dataset", "extract", "embed", "pretrain"],
+            ),
+            Command::Eval(_) => {
+                Folders::new("oassl eval", &["eval"], &["dataset", "extract", "train"])
+            }
+            Command::Localize(_) => Folders::new("oassl localize", &[], &["train"]),
+            Command::Report(_) => Folders::new(
+                "oassl report",
+                &["report"],
+                &["dataset", "extract", "embed", "pretrain"],
+            ),
+            Command::Cost(_) => {
+                Folders::new("oassl cost", &["cost"], &["dataset", "extract", "embed"])
+            }
+            Command::MllmStub(_) | Command::ScoreMaps(_) | Command::Info => return None,
+        })
+    }
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let _locks = match cli.command.folders() {
+        Some(f) => {
+            let (loaded, _) = load(&cli.config)?;
+            let write: Vec<&str> = f.write.iter().map(String::as_str).collect();
+            run_lock::acquire_all(&loaded.data_root(), &write, &f.read, f.command)?
+        }
+        None => Vec::new(),
+    };
     match cli.command {
         Command::Synth(args) => synth::run(&cli.config, args),
         Command::Import(args) => import::run(&cli.config, args),

@@ -140,8 +140,10 @@ pub fn run(config: &Path, args: ReportArgs) -> Result<ExitCode> {
     let runs = runs(&loaded, &layout)?;
     let visual_weights = (!loaded.config.train.visual_weights.as_os_str().is_empty())
         .then(|| loaded.resolve(&loaded.config.train.visual_weights));
+    // A report killed mid-run continues each interrupted training where it stopped.
     let opts = TrainOptions {
         force: args.force,
+        resume: true,
         visual_weights,
         ..TrainOptions::default()
     };

@@ -11,8 +11,11 @@ use oassl_train::stage::{run as run_stage, TrainOptions};
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Continue the newest checkpoint of an interrupted run to the same final step.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "restart")]
     pub resume: bool,
+    /// Discard the checkpoints of an interrupted run and train from the start.
+    #[arg(long)]
+    pub restart: bool,
     /// Train even if nothing changed since the last run.
     #[arg(long)]
     pub force: bool,
@@ -36,6 +39,7 @@ pub fn run(config: &Path, args: TrainArgs) -> Result<ExitCode> {
     let opts = TrainOptions {
         resume: args.resume,
         force: args.force,
+        restart: args.restart,
         stop_after: args.stop_after,
         visual_weights,
     };

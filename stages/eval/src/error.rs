@@ -11,6 +11,9 @@ pub enum EvalError {
     /// Annotated samples without a predicted map (all ids listed).
     #[error("{} annotated sample(s) have no map: {}", .0.len(), .0.join(", "))]
     MissingMaps(Vec<String>),
+    /// Nothing to score: the annotation list is empty.
+    #[error("no annotated samples to score")]
+    NoSamples,
     /// A map holds a NaN or an infinite value.
     #[error("map for sample `{id}` contains a non-finite value at flat index {index}")]
     NonFinite { id: String, index: usize },

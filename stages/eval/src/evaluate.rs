@@ -43,6 +43,20 @@ pub fn score_annotations(
     if !missing.is_empty() && opts.missing == MissingMaps::Error {
         return Err(EvalError::MissingMaps(missing));
     }
+    if annotations.is_empty() {
+        // Aggregates over nothing would be NaN, and a NaN in a results table reads like a measurement.
+        return Err(EvalError::NoSamples);
+    }
+    for a in annotations {
+        for map in maps.get(&a.id).into_iter().flatten() {
+            if let Some(index) = map.data.iter().position(|v| !v.is_finite()) {
+                return Err(EvalError::NonFinite {
+                    id: a.id.clone(),
+                    index,
+                });
+            }
+        }
+    }
     let samples = annotations
         .iter()
         .map(|a| match maps.get(&a.id) {
@@ -85,4 +99,61 @@ pub fn score_maps(
             protocol.name
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotation::{source, Annotation, BoxConvention, FrameLayout};
+
+    fn clip(id: &str) -> Annotation {
+        Annotation {
+            id: id.into(),
+            sources: vec![source(
+                None,
+                vec![[0.25, 0.25, 0.75, 0.75]],
+                BoxConvention::Xyxy01,
+            )],
+            convention: BoxConvention::Xyxy01,
+            layout: FrameLayout::Shared,
+            silent_same_class: false,
+        }
+    }
+
+    fn score(
+        maps: &BTreeMap<String, Vec<Map>>,
+        anns: &[Annotation],
+    ) -> Result<ScoreReport, EvalError> {
+        score_annotations(
+            maps,
+            anns,
+            &AnnotationFormat::AvsSynth,
+            &Protocol::oassl(),
+            ScoreOptions::default(),
+        )
+    }
+
+    #[test]
+    fn a_nan_map_is_refused_naming_the_sample_and_position() {
+        let anns = [clip("good"), clip("bad")];
+        let mut bad = Map::zeros(8, 8);
+        bad.data[13] = f64::NAN;
+        let maps = BTreeMap::from([
+            ("good".to_string(), vec![Map::zeros(8, 8)]),
+            ("bad".to_string(), vec![bad]),
+        ]);
+        let err = score(&maps, &anns).unwrap_err().to_string();
+        assert!(err.contains("`bad`") && err.contains("13"), "{err}");
+        let maps = BTreeMap::from([
+            ("good".to_string(), vec![Map::zeros(8, 8)]),
+            ("bad".to_string(), vec![Map::zeros(8, 8)]),
+        ]);
+        assert_eq!(score(&maps, &anns).unwrap().samples.len(), 2);
+    }
+
+    #[test]
+    fn an_empty_split_is_an_error_not_nan_metrics() {
+        let err = score(&BTreeMap::new(), &[]).unwrap_err();
+        assert!(matches!(err, EvalError::NoSamples), "{err}");
+    }
 }

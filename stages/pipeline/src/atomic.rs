@@ -1,6 +1,8 @@
 //! Atomic file writes: write to a temporary file in the same folder, flush it to disk, rename it over the target.
 //!
 //! A reader (or a rerun after `kill -9`) therefore sees either the old file or the new one, never a partial file.
+//! The file is synced before the rename and its folder after it, so after a power loss the new name never points
+//! at data that did not reach the disk, and a pointer written after this call returns is ordered after the file.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -53,9 +55,7 @@ where
             .with_context(|| format!("writing {}", tmp.display()))?;
         file.sync_all()
             .with_context(|| format!("syncing {}", tmp.display()))?;
-        fs::rename(&tmp, target)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), target.display()))?;
-        Ok(())
+        rename_durably(&tmp, target)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -80,13 +80,39 @@ where
         None => tmp,
     };
     let result = produce(&tmp).and_then(|()| {
-        fs::rename(&tmp, target)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), target.display()))
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("syncing {}", tmp.display()))?;
+        rename_durably(&tmp, target)
     });
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result.with_context(|| format!("writing {}", target.display()))
+}
+
+/// Renames a synced temporary file over `target`, then syncs the folder so the rename itself is on disk.
+fn rename_durably(tmp: &Path, target: &Path) -> Result<()> {
+    fs::rename(tmp, target)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), target.display()))?;
+    sync_folder(target.parent().unwrap_or(Path::new(".")))
+}
+
+/// Syncs a folder's entries (a rename, a new or removed file) to disk. Folders cannot be opened for syncing on
+/// every platform; there the rename's own ordering is all we get.
+pub fn sync_folder(folder: &Path) -> Result<()> {
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    #[cfg(unix)]
+    File::open(folder)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("syncing folder {}", folder.display()))?;
+    #[cfg(not(unix))]
+    let _ = folder;
+    Ok(())
 }
 
 #[cfg(test)]

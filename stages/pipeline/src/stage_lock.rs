@@ -100,6 +100,24 @@ impl StageLock {
     }
 }
 
+impl StageLock {
+    /// Whether `path` is one of the outputs this lock records, with the same content. Outputs are matched by
+    /// file name so a data folder that moved (or a config read from another working directory) still matches.
+    pub fn vouches_for(&self, path: &Path) -> Result<bool> {
+        let Some(name) = path.file_name() else {
+            return Ok(false);
+        };
+        let Some(recorded) = self.outs.iter().find(|d| d.path.file_name() == Some(name)) else {
+            return Ok(false);
+        };
+        if !path.exists() {
+            return Ok(false);
+        }
+        let now = FileDigest::of(path)?;
+        Ok(now.size == recorded.size && now.hash == recorded.hash)
+    }
+}
+
 /// Staleness of a stage given its lock path (a missing lock means it never ran).
 pub fn check(lock_path: &Path, config_hash: &str, deps: &[PathBuf]) -> Result<Staleness> {
     match StageLock::read(lock_path)? {

@@ -49,16 +49,25 @@ pub struct TrainSet {
     pub skipped: Vec<SkippedSample>,
 }
 
-/// Checks that a frame and a WAV exist and can be opened (header only).
-pub fn check_media(frame: &Path, audio: &Path) -> std::result::Result<(), String> {
+/// Checks that a frame and a WAV exist and decode to the end (a truncated file must fail here, before the first
+/// step, not at the step that loads it); returns the WAV's sample rate.
+pub fn check_media(frame: &Path, audio: &Path) -> std::result::Result<u32, String> {
     if !frame.is_file() {
         return Err(format!(
             "frame {} is missing (run `make captions` / stage one)",
             frame.display()
         ));
     }
-    if let Err(e) = image::image_dimensions(frame) {
-        return Err(format!("frame {} cannot be read: {e}", frame.display()));
+    let bytes = std::fs::read(frame)
+        .map_err(|e| format!("frame {} cannot be read: {e}", frame.display()))?;
+    if let Err(e) = image::load_from_memory(&bytes) {
+        return Err(format!("frame {} cannot be decoded: {e}", frame.display()));
+    }
+    if is_cut_jpeg(&bytes) {
+        return Err(format!(
+            "frame {} is a truncated JPEG (no end-of-image marker; the decoder would fill the rest with grey)",
+            frame.display()
+        ));
     }
     if !audio.is_file() {
         return Err(format!(
@@ -66,13 +75,56 @@ pub fn check_media(frame: &Path, audio: &Path) -> std::result::Result<(), String
             audio.display()
         ));
     }
-    if let Err(e) = hound::WavReader::open(audio) {
-        return Err(format!(
-            "audio {} is not a readable WAV: {e}",
+    match crate::data::audio_clip::read_wav(audio) {
+        Ok((_, rate)) => Ok(rate),
+        Err(e) => Err(format!(
+            "audio {} is not a readable WAV: {e:#}",
             audio.display()
-        ));
+        )),
     }
-    Ok(())
+}
+
+/// A JPEG whose data stops before its end-of-image marker (`FF D9`, possibly followed by padding). JPEG decoders
+/// accept such a file and paint the missing rows grey, so decoding alone does not find it.
+fn is_cut_jpeg(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    !bytes[..end].ends_with(&[0xFF, 0xD9])
+}
+
+/// The sample rate most WAVs share, and the reason to refuse each sample at another rate: one batch's
+/// spectrograms must have one shape.
+fn rate_outliers(
+    rates: &[(usize, u32)],
+    audio_of: impl Fn(usize) -> PathBuf,
+) -> Vec<(usize, String)> {
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    for (_, r) in rates {
+        *counts.entry(*r).or_default() += 1;
+    }
+    let Some(common) = counts
+        .iter()
+        .max_by_key(|(rate, n)| (**n, std::cmp::Reverse(**rate)))
+        .map(|(r, _)| *r)
+    else {
+        return Vec::new();
+    };
+    rates
+        .iter()
+        .filter(|(_, r)| *r != common)
+        .map(|(i, r)| {
+            (
+                *i,
+                format!(
+                    "audio {} is at {r} Hz but the other training WAVs are at {common} Hz (re-extract it with \
+                     stage one)",
+                    audio_of(*i).display()
+                ),
+            )
+        })
+        .collect()
 }
 
 /// Joins the manifest rows of `splits` with their text vectors.
@@ -84,7 +136,17 @@ pub fn training_set(
     sample_text_path: &Path,
     skip_bad: bool,
 ) -> Result<TrainSet> {
-    let by_id: HashMap<&SampleId, &SampleText> = texts.iter().map(|t| (&t.sample_id, t)).collect();
+    let mut by_id: HashMap<&SampleId, &SampleText> = HashMap::with_capacity(texts.len());
+    for t in texts {
+        if by_id.insert(&t.sample_id, t).is_some() {
+            // Which of two rows the model would learn from is not ours to guess.
+            bail!(
+                "{}: sample {} has more than one row; rerun `make embed` to rewrite the table",
+                sample_text_path.display(),
+                t.sample_id
+            );
+        }
+    }
     let rows: Vec<_> = manifest
         .rows
         .iter()
@@ -98,15 +160,30 @@ pub fn training_set(
         );
     }
     let mut text_dim: Option<usize> = None;
+    let mut checked: Vec<(
+        &ManifestRow,
+        std::result::Result<(TrainSample, u32), String>,
+    )> = Vec::new();
+    for row in rows {
+        let sample = check_sample(row, &by_id, text_dim, layout, sample_text_path);
+        if let Ok((s, _)) = &sample {
+            text_dim.get_or_insert(s.background.len());
+        }
+        checked.push((row, sample));
+    }
+    let rates: Vec<(usize, u32)> = checked
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, c))| c.as_ref().ok().map(|(_, rate)| (i, *rate)))
+        .collect();
+    for (i, reason) in rate_outliers(&rates, |i| layout.audio(&checked[i].0.id)) {
+        checked[i].1 = Err(reason);
+    }
     let mut samples = Vec::new();
     let mut skipped = Vec::new();
-    for row in rows {
-        let checked = check_sample(row, &by_id, text_dim, layout, sample_text_path);
-        match checked {
-            Ok(s) => {
-                text_dim.get_or_insert(s.background.len());
-                samples.push(s);
-            }
+    for (row, sample) in checked {
+        match sample {
+            Ok((s, _)) => samples.push(s),
             Err(reason) if skip_bad => {
                 tracing::warn!("train: skipping sample {}: {reason}", row.id);
                 skipped.push(SkippedSample { id: row.id.clone(), reason });
@@ -134,7 +211,7 @@ fn check_sample(
     text_dim: Option<usize>,
     layout: &Layout,
     sample_text_path: &Path,
-) -> std::result::Result<TrainSample, String> {
+) -> std::result::Result<(TrainSample, u32), String> {
     let frame = layout.frame(&row.id);
     let audio = layout.audio(&row.id);
     let text = by_id.get(&row.id).ok_or_else(|| {
@@ -171,12 +248,13 @@ fn check_sample(
             sample_text_path.display()
         ));
     }
-    check_media(&frame, &audio)?;
-    Ok(TrainSample {
+    let rate = check_media(&frame, &audio)?;
+    let sample = TrainSample {
         id: row.id.clone(),
         frame,
         audio,
         foreground: text.foreground.clone(),
         background: text.background.clone(),
-    })
+    };
+    Ok((sample, rate))
 }

@@ -230,6 +230,12 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
         }
         let anns = load_annotations(&gt, &format)
             .with_context(|| format!("loading ground truth {}", gt.display()))?;
+        if anns.is_empty() {
+            bail!(
+                "[eval] splits: {split} has no samples in {}; remove it from the list or regenerate the data",
+                gt.display()
+            );
+        }
         let ids: Vec<SampleId> = anns
             .iter()
             .map(|a| {

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+
+use oassl_pipeline::stage_lock::StageLock;
 use tch::{nn, Device};
 
 use crate::model::ioi::IoiConfig;
@@ -25,8 +27,11 @@ pub struct TrainedModel {
 }
 
 impl TrainedModel {
-    /// Reads `model.json` and `model.safetensors` of `files` onto `device`.
+    /// Reads `model.json` and `model.safetensors` of `files` onto `device`, once the stage lock vouches for
+    /// both: a crash between their renames, or a training run in progress, would otherwise give results of a
+    /// model nobody trained to the end.
     pub fn load(files: &TrainFiles, device: Device) -> Result<Self> {
+        check_stage_lock(files)?;
         let meta = ModelMeta::read(&files.meta())?;
         let ioi = settings::loss_config(&meta.loss)?.ioi();
         let mut vars = nn::VarStore::new(device);
@@ -42,4 +47,28 @@ impl TrainedModel {
             _vars: vars,
         })
     }
+}
+
+/// Refuses model files that the training stage's lock does not record, naming the fix.
+fn check_stage_lock(files: &TrainFiles) -> Result<()> {
+    let lock_path = files.lock();
+    let Some(lock) = StageLock::read(&lock_path)? else {
+        bail!(
+            "{} has no stage lock ({} is missing): training did not finish; run `make train` \
+             (`oassl train --resume` continues an interrupted run)",
+            files.dir.display(),
+            lock_path.display()
+        );
+    };
+    for path in [files.model(), files.meta()] {
+        if !lock.vouches_for(&path)? {
+            bail!(
+                "{} is not the file the training stage recorded in {} (a training run was interrupted or is \
+                 rewriting it): run `make train` (`oassl train --resume` continues an interrupted run)",
+                path.display(),
+                lock_path.display()
+            );
+        }
+    }
+    Ok(())
 }

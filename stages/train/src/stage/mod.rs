@@ -8,8 +8,9 @@
 //! - `model.safetensors` and `model.json` ([`ModelMeta`]): the final weights that `oassl eval` reads;
 //! - `stage.lock.json`, last.
 //!
-//! A rerun is skipped when the lock says nothing changed (inputs, `[train]`); `--resume` continues the newest
-//! checkpoint of an interrupted run to the same final step; a non-finite loss stops the run with the step,
+//! A rerun is skipped when the lock says nothing changed (inputs, `[train]`). After an interrupted run a plain
+//! rerun refuses and touches nothing: `--resume` continues its newest checkpoint to the same final step,
+//! `--restart` discards it; a non-finite loss stops the run with the step,
 //! the loss terms and the last good checkpoint.
 
 pub mod adam;
@@ -50,6 +51,8 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Train even if the stage lock says nothing changed.
     pub force: bool,
+    /// Discard the checkpoints of an interrupted run and train from the start.
+    pub restart: bool,
     /// Stop (as if killed) once this many steps are done, without the final checkpoint; for testing resume.
     pub stop_after: Option<usize>,
     /// Resolved `[train] visual_weights` (None = random init).
@@ -165,6 +168,10 @@ impl TrainFiles {
     pub fn curve(&self) -> PathBuf {
         self.dir.join("loss_curve.png")
     }
+    /// The stage lock, written last.
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join("stage.lock.json")
+    }
     /// Checkpoint folder.
     pub fn checkpoints(&self) -> Checkpoints {
         Checkpoints::new(self.dir.join("checkpoints"))
@@ -235,9 +242,11 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         deps.push(w.clone());
     }
     let config_hash = hash_json(&settings::result_relevant(cfg))?;
-    let lock_path = layout.stage_lock("train");
+    let lock_path = files.lock();
+    let checkpoints = files.checkpoints();
     let staleness = stage_lock::check(&lock_path, &config_hash, &deps)?;
-    if staleness == Staleness::UpToDate && !opts.force && !opts.resume {
+    let interrupted = interrupted_run(&checkpoints, &lock_path)?;
+    if interrupted.is_none() && staleness == Staleness::UpToDate && !opts.force && !opts.restart {
         let meta = ModelMeta::read(&files.meta())?;
         return Ok(TrainSummary {
             up_to_date: true,
@@ -256,6 +265,16 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         .map(|p| FileDigest::of(p))
         .collect::<Result<_>>()?;
     let inputs_hash = hash_parts(digests.iter().map(|d| d.hash.as_bytes()));
+    let resume_from = match interrupted {
+        Some(state) if !opts.restart => Some(resumable(
+            state,
+            opts,
+            &checkpoints,
+            &config_hash,
+            &inputs_hash,
+        )?),
+        _ => None,
+    };
 
     let device = settings::device(&cfg.device, "train")?;
     if cfg.torch_threads > 0 {
@@ -290,36 +309,29 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         if autocast { 65536.0 } else { 1.0 },
     );
 
-    let checkpoints = files.checkpoints();
     let mut rows: Vec<StepRow> = Vec::new();
     let mut start_step = 0;
     let mut last_good: Option<CheckpointState> = None;
-    let reason = if opts.resume {
-        match checkpoints.latest()? {
-            Some(state) => {
-                if state.config_hash != config_hash || state.inputs_hash != inputs_hash {
-                    bail!(
-                        "cannot resume from {}: the [train] settings or the training inputs changed since; run without --resume",
-                        checkpoints.latest_path().display()
-                    );
-                }
-                checkpoints.restore(&state, &mut vs, &mut adam)?;
-                start_step = state.step;
-                rows = step_log::read_rows(&files.steps())?;
-                rows.retain(|r| r.step <= start_step);
-                last_good = Some(state);
-                format!("resumed at step {start_step}")
-            }
-            None => "no checkpoint to resume; starting".to_string(),
+    let reason = match resume_from {
+        Some(state) => {
+            checkpoints.restore(&state, &mut vs, &mut adam)?;
+            start_step = state.step;
+            rows = step_log::read_rows(&files.steps())?;
+            rows.retain(|r| r.step <= start_step);
+            last_good = Some(state);
+            format!("resumed at step {start_step}")
         }
-    } else if opts.force {
-        "forced".to_string()
-    } else {
-        staleness.to_string()
+        None => {
+            checkpoints.clear()?;
+            if opts.restart {
+                "restarted".to_string()
+            } else if opts.force {
+                "forced".to_string()
+            } else {
+                staleness.to_string()
+            }
+        }
     };
-    if start_step == 0 {
-        checkpoints.clear()?;
-    }
     tracing::info!(
         "train ({reason}): {n} samples, {steps_per_epoch} steps/epoch, {total_steps} steps, method {}, device {device:?}",
         cfg.method
@@ -506,6 +518,49 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
     lock.write(&lock_path)?;
     summary.model = files.model();
     Ok(summary)
+}
+
+/// The newest checkpoint of a run that did not finish: one the stage lock does not record as the end of the
+/// run it vouches for (a run killed or stopped early, or killed between its last checkpoint and its lock).
+fn interrupted_run(checkpoints: &Checkpoints, lock_path: &Path) -> Result<Option<CheckpointState>> {
+    let Some(latest) = checkpoints.latest()? else {
+        return Ok(None);
+    };
+    let finished = StageLock::read(lock_path)?.is_some_and(|lock| {
+        lock.config_hash == latest.config_hash
+            && lock.counts.get("steps") == Some(&(latest.step as u64))
+            && latest.step == latest.total_steps
+    });
+    Ok((!finished).then_some(latest))
+}
+
+/// An interrupted run's checkpoint, if this invocation may continue it: only with `--resume`, and only when
+/// the settings and inputs are the ones it was trained with. Otherwise the run stops before touching anything.
+fn resumable(
+    state: CheckpointState,
+    opts: &TrainOptions,
+    checkpoints: &Checkpoints,
+    config_hash: &str,
+    inputs_hash: &str,
+) -> Result<CheckpointState> {
+    let latest = checkpoints.latest_path();
+    if !opts.resume {
+        bail!(
+            "an interrupted training run stopped at step {} of {} ({}): continue it with `oassl train --resume` \
+             (`make train ARGS=--resume`) or discard its checkpoints and start over with `oassl train --restart`",
+            state.step,
+            state.total_steps,
+            latest.display()
+        );
+    }
+    if state.config_hash != config_hash || state.inputs_hash != inputs_hash {
+        bail!(
+            "cannot resume from {}: the [train] settings or the training inputs changed since; start over \
+             with `oassl train --restart`",
+            latest.display()
+        );
+    }
+    Ok(state)
 }
 
 #[cfg(test)]

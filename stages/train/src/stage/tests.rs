@@ -211,21 +211,77 @@ fn killed_run_resumes_to_the_same_final_step() {
         rows.iter().map(|r| r.step).collect::<Vec<_>>(),
         (1..=6).collect::<Vec<_>>()
     );
-    // A config change refuses to resume.
+    // Interrupted again: a plain rerun refuses, names both ways on, and touches nothing.
+    let forced = TrainOptions {
+        stop_after: Some(2),
+        restart: true,
+        ..TrainOptions::default()
+    };
+    assert!(run(&cfg, &layout, &forced).unwrap().interrupted);
+    let train_dir = layout.stage_dir("train");
+    let before = folder_bytes(&train_dir);
+    for opts in [
+        TrainOptions::default(),
+        TrainOptions {
+            force: true,
+            ..TrainOptions::default()
+        },
+    ] {
+        let err = format!("{:#}", run(&cfg, &layout, &opts).unwrap_err());
+        assert!(
+            err.contains("--resume") && err.contains("--restart") && err.contains("step 2 of 6"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        folder_bytes(&train_dir),
+        before,
+        "a refused run changed files"
+    );
+    // Changed settings cannot continue it; --restart discards it and starts over.
     let other = TrainConfig {
         learning_rate: 1e-3,
         ..cfg
     };
-    let err = run(
-        &other,
-        &layout,
-        &TrainOptions {
-            resume: true,
-            ..TrainOptions::default()
-        },
-    )
-    .unwrap_err();
+    let resume = TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    let err = run(&other, &layout, &resume).unwrap_err();
     assert!(format!("{err:#}").contains("cannot resume"), "{err:#}");
+    assert_eq!(
+        folder_bytes(&train_dir),
+        before,
+        "a refused resume changed files"
+    );
+    let restarted = TrainOptions {
+        restart: true,
+        ..TrainOptions::default()
+    };
+    let s = run(&other, &layout, &restarted).unwrap();
+    assert_eq!(
+        (s.start_step, s.step, s.reason.as_str()),
+        (0, 6, "restarted")
+    );
+}
+
+/// Every file under `dir` with its bytes, sorted by path.
+fn folder_bytes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                out.push((path, bytes));
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 #[test]
@@ -271,6 +327,18 @@ fn bad_inputs_name_the_sample_and_file_or_are_skipped() {
         err.contains(dropped.sample_id.as_str()) && err.contains("sample_text.parquet"),
         "{err}"
     );
+    // A duplicated row is refused naming the sample, whatever the two rows hold.
+    let mut doubled = texts.clone();
+    doubled.push(texts[1].clone());
+    write_sample_texts(&texts_path, &doubled).unwrap();
+    let err = format!(
+        "{:#}",
+        run(&cfg, &layout, &TrainOptions::default()).unwrap_err()
+    );
+    assert!(
+        err.contains(texts[1].sample_id.as_str()) && err.contains("more than one row"),
+        "{err}"
+    );
     std::fs::remove_file(layout.audio(&dropped.sample_id)).unwrap();
     texts.insert(0, dropped.clone());
     write_sample_texts(&texts_path, &texts).unwrap();
@@ -281,5 +349,78 @@ fn bad_inputs_name_the_sample_and_file_or_are_skipped() {
     assert!(
         err.contains(dropped.sample_id.as_str()) && err.contains(".wav"),
         "{err}"
+    );
+}
+
+/// Files that pass a header check but fail later (a cut JPEG or WAV, a WAV at another rate) are found before
+/// the first step: named with their sample, or left out and counted with `skip_bad_samples`.
+#[test]
+fn truncated_media_and_another_rate_are_found_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = tiny_data(dir.path(), 4, 3);
+    let manifest = Manifest::read(&layout.manifest()).unwrap();
+    let (cut_jpeg, cut_wav, other_rate) = (
+        &manifest.rows[0].id,
+        &manifest.rows[1].id,
+        &manifest.rows[2].id,
+    );
+    let cfg = TrainConfig {
+        epochs: 1,
+        ..tiny_train()
+    };
+    let frame = std::fs::read(layout.frame(cut_jpeg)).unwrap();
+    std::fs::write(layout.frame(cut_jpeg), &frame[..frame.len() / 3]).unwrap();
+    let err = format!(
+        "{:#}",
+        run(&cfg, &layout, &TrainOptions::default()).unwrap_err()
+    );
+    assert!(
+        err.contains(cut_jpeg.as_str()) && err.contains(".jpg"),
+        "{err}"
+    );
+    std::fs::write(layout.frame(cut_jpeg), &frame).unwrap();
+
+    let wav = std::fs::read(layout.audio(cut_wav)).unwrap();
+    std::fs::write(layout.audio(cut_wav), &wav[..wav.len() / 2]).unwrap();
+    let err = format!(
+        "{:#}",
+        run(&cfg, &layout, &TrainOptions::default()).unwrap_err()
+    );
+    assert!(
+        err.contains(cut_wav.as_str()) && err.contains(".wav"),
+        "{err}"
+    );
+
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(layout.audio(other_rate), spec).unwrap();
+    for i in 0..48_000 {
+        writer.write_sample(((i % 100) * 100) as i16).unwrap();
+    }
+    writer.finalize().unwrap();
+    std::fs::write(layout.audio(cut_wav), &wav).unwrap();
+    let err = format!(
+        "{:#}",
+        run(&cfg, &layout, &TrainOptions::default()).unwrap_err()
+    );
+    assert!(
+        err.contains(other_rate.as_str()) && err.contains("16000 Hz"),
+        "{err}"
+    );
+
+    std::fs::write(layout.audio(cut_wav), &wav[..wav.len() / 2]).unwrap();
+    let skip = TrainConfig {
+        skip_bad_samples: true,
+        ..cfg
+    };
+    let s = run(&skip, &layout, &TrainOptions::default()).unwrap();
+    assert_eq!(
+        (s.samples, s.skipped, s.step),
+        (5, 2, s.total_steps),
+        "{s:?}"
     );
 }
