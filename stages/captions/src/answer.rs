@@ -1,8 +1,13 @@
 //! Reading the model's answer: the assistant text out of a chat completion, then the captions JSON out of that
-//! text, tolerantly (code fences, prose around the JSON, `foreground` as a string or a list), then validated:
-//! exactly K non-empty foreground captions and a non-empty background caption.
+//! text, tolerantly (code fences, prose around the JSON, `foreground` as a string or a list, keys in any letter
+//! case, `background` as a string or a list), then validated: exactly K non-empty foreground captions and a
+//! non-empty background caption. An empty background list means the model saw nothing besides the sounding
+//! objects; it is stored as [`NO_BACKGROUND`] so every `ok` row has a background text to embed.
 
 use serde_json::Value;
+
+/// The background caption stored for an answer whose `background` is an empty list.
+pub const NO_BACKGROUND: &str = "an image of no other objects";
 
 /// Captions of one sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,13 +116,25 @@ pub fn parse_captions(text: &str, k: usize) -> Result<Captions, AnswerError> {
     Err(last_error)
 }
 
+/// The value of `key` in an object, the exact spelling first, else any letter case (`"Foreground"`).
+fn field<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    value.get(key).or_else(|| {
+        value
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
 fn captions_of(value: &Value, k: usize) -> Result<Captions, AnswerError> {
-    let foreground = value
-        .get("foreground")
+    let foreground = field(value, "foreground")
         .and_then(caption_list)
         .ok_or(AnswerError::MissingField("foreground"))?;
-    let background = match value.get("background") {
+    let background = match field(value, "background") {
         Some(Value::String(s)) => s.trim().to_string(),
+        // Nothing besides the sounding objects.
+        Some(Value::Array(items)) if items.is_empty() => NO_BACKGROUND.to_string(),
         // A list of background objects reads as one caption.
         Some(v @ Value::Array(_)) => caption_list(v)
             .ok_or(AnswerError::MissingField("background"))?
@@ -200,5 +217,46 @@ mod tests {
             completion_content(b"{}"),
             Err(AnswerError::NotCompletion(_))
         ));
+    }
+
+    #[test]
+    fn keys_in_another_letter_case_are_read() {
+        let shouty =
+            r#"{"Foreground": ["an image of a", "an image of b"], "BACKGROUND": "an image of c"}"#;
+        let got = parse_captions(shouty, 2).unwrap();
+        assert_eq!(got.foreground, vec!["an image of a", "an image of b"]);
+        assert_eq!(got.background, "an image of c");
+        // The exact spelling wins over another case of the same key.
+        let both = r#"{"FOREGROUND": "wrong", "foreground": "an image of a", "background": "x"}"#;
+        assert_eq!(
+            parse_captions(both, 1).unwrap().foreground,
+            vec!["an image of a".to_string()]
+        );
+        assert_eq!(
+            parse_captions(r#"{"Foreground": "a", "back ground": "x"}"#, 1),
+            Err(AnswerError::MissingField("background"))
+        );
+    }
+
+    #[test]
+    fn an_empty_background_list_is_no_background() {
+        let none = r#"{"foreground": "an image of a drum", "background": []}"#;
+        assert_eq!(
+            parse_captions(none, 1).unwrap(),
+            Captions {
+                foreground: vec!["an image of a drum".into()],
+                background: NO_BACKGROUND.into(),
+            }
+        );
+        let listed = r#"{"foreground": "a", "background": ["an image of a wall", "a lamp"]}"#;
+        assert_eq!(
+            parse_captions(listed, 1).unwrap().background,
+            "an image of a wall, a lamp"
+        );
+        // An empty string is still an empty caption (a cut-off answer looks like that too).
+        assert_eq!(
+            parse_captions(r#"{"foreground": "a", "background": " "}"#, 1),
+            Err(AnswerError::EmptyCaption)
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The captioning client: async HTTP with a bound on requests in flight, spread round-robin over the endpoints.
 //!
 //! Transport failures (429, 5xx, timeouts, connection errors) are retried with exponential backoff and jitter up
-//! to `max_attempts` tries; other HTTP errors (400: context too long, ...) are recorded and not retried. An
+//! to `max_attempts` tries (a `Retry-After` in seconds on a 429 or 503 sets the wait instead, up to
+//! [`MAX_RETRY_AFTER`]); other HTTP errors (400: context too long, ...) are recorded and not retried. An
 //! answer that is not valid captions is asked again up to `max_reasks` times, then recorded `invalid` with the raw
 //! answer. Every finished request is appended to the journal before the next one takes its slot.
 
@@ -68,7 +69,12 @@ impl CaptionJob {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RequestFailure {
     #[error("HTTP {status}: {message}")]
-    Http { status: u16, message: String },
+    Http {
+        status: u16,
+        message: String,
+        /// The server's `Retry-After`, when it sent one in seconds.
+        retry_after: Option<Duration>,
+    },
     #[error("timed out")]
     Timeout,
     #[error("connection error: {0}")]
@@ -96,6 +102,34 @@ fn error_message(body: &[u8]) -> String {
     });
     let text = message.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
     text.chars().take(500).collect()
+}
+
+/// Longest `Retry-After` honoured: a server asking for more is waited on this long, then asked again (a
+/// misconfigured proxy must not park a caption for hours).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// A `Retry-After` value in its seconds form; the HTTP-date form and anything else unparseable give `None`, and
+/// the caller falls back to its own backoff.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Digits only: a number too large for u64 is still "very long", so it saturates to the cap.
+    let seconds = value.parse::<u64>().unwrap_or(u64::MAX);
+    Some(Duration::from_secs(seconds.min(MAX_RETRY_AFTER.as_secs())))
+}
+
+/// Delay before retry `attempt` after `failure`: the server's `Retry-After` when it gave one (bounded by
+/// [`MAX_RETRY_AFTER`]), else [`backoff_delay`].
+pub fn retry_delay(settings: &ClientSettings, attempt: u32, failure: &RequestFailure) -> Duration {
+    match failure {
+        RequestFailure::Http {
+            retry_after: Some(wait),
+            ..
+        } => (*wait).min(MAX_RETRY_AFTER),
+        _ => backoff_delay(settings, attempt),
+    }
 }
 
 /// Delay before try `attempt` (1 = first retry): exponential, capped, with half of it random.
@@ -164,6 +198,11 @@ impl CaptionClient {
         };
         let resp = req.send().await.map_err(classify)?;
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let bytes = resp.bytes().await.map_err(classify)?;
         if status == 200 {
             Ok(bytes.to_vec())
@@ -171,6 +210,7 @@ impl CaptionClient {
             Err(RequestFailure::Http {
                 status,
                 message: error_message(&bytes),
+                retry_after,
             })
         }
     }
@@ -226,7 +266,8 @@ impl CaptionClient {
                         entry.status = CaptionStatus::Failed;
                         break;
                     }
-                    tokio::time::sleep(backoff_delay(&self.settings, transport_tries)).await;
+                    tokio::time::sleep(retry_delay(&self.settings, transport_tries, &failure))
+                        .await;
                 }
             }
         }
@@ -325,6 +366,7 @@ mod tests {
         let http = |status| RequestFailure::Http {
             status,
             message: String::new(),
+            retry_after: None,
         };
         assert!(http(429).retryable() && http(500).retryable() && http(503).retryable());
         assert!(!http(400).retryable() && !http(401).retryable());
@@ -334,5 +376,38 @@ mod tests {
             "too long"
         );
         assert_eq!(error_message(br#"{"object":"error","message":"m"}"#), "m");
+    }
+
+    #[test]
+    fn retry_after_seconds_are_honoured_within_a_bound() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("86400"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("99999999999999999999999999"),
+            Some(MAX_RETRY_AFTER)
+        );
+        for bad in ["", "-1", "1.5", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+            assert_eq!(parse_retry_after(bad), None, "{bad:?}");
+        }
+        let s = settings();
+        let with = |retry_after| RequestFailure::Http {
+            status: 429,
+            message: String::new(),
+            retry_after,
+        };
+        assert_eq!(
+            retry_delay(&s, 1, &with(Some(Duration::from_secs(7)))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            retry_delay(&s, 1, &with(Some(Duration::from_secs(10_000)))),
+            MAX_RETRY_AFTER
+        );
+        // Without one (or on a timeout) the exponential backoff applies: attempt 3 of 100 ms is 200..=400 ms.
+        for failure in [with(None), RequestFailure::Timeout] {
+            let d = retry_delay(&s, 3, &failure).as_millis();
+            assert!((200..=400).contains(&d), "{failure:?}: {d}");
+        }
     }
 }

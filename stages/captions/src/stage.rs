@@ -22,7 +22,7 @@ use oassl_pipeline::Layout;
 
 use crate::caption_request::{request_key, GenerationParams};
 use crate::client::{caption_all, http_client, CaptionClient, CaptionJob, ClientSettings};
-use crate::extraction::{extract_all, ExtractJob, ExtractOutcome, ExtractParams};
+use crate::extraction::{extract_all, first_stale, ExtractJob, ExtractOutcome, ExtractParams};
 use crate::journal::{load_index, CaptionStatus, Journal, JournalEntry};
 use crate::progress::bar;
 use crate::prompt::PromptTemplate;
@@ -130,6 +130,7 @@ pub fn run(
     let deps = lock_deps(layout, prompt_path);
     let cfg_hash = config_hash(cfg, &prompt, endpoints)?;
     let whole = opts.shard.count <= 1;
+    let params = ExtractParams::from_config(cfg);
     let mut reason = "forced".to_string();
     if whole && !opts.force {
         let staleness = stage_lock::check(&lock_path, &cfg_hash, &deps)?;
@@ -138,19 +139,30 @@ pub fn run(
                 && l.counts.get("invalid").copied().unwrap_or(0) == 0
         });
         let batch = opts.export_batch.is_some() || opts.import_batch.is_some();
+        let mut stale_clip = None;
         if staleness == Staleness::UpToDate && clean && !opts.retry_failed && !opts.merge && !batch
         {
-            return Ok(Summary {
-                up_to_date: true,
-                reason: staleness.to_string(),
-                table: layout.captions(),
-                ..Summary::default()
-            });
+            // The lock covers the manifest, the prompt and the table, not the extracted files nor the videos
+            // they came from: those are checked per clip.
+            let jobs: Vec<ExtractJob> = manifest
+                .rows
+                .iter()
+                .map(|r| ExtractJob::of_row(&manifest, r))
+                .collect();
+            stale_clip = first_stale(&jobs, layout, &params, cfg.extract_threads)?;
+            if stale_clip.is_none() {
+                return Ok(Summary {
+                    up_to_date: true,
+                    reason: staleness.to_string(),
+                    table: layout.captions(),
+                    ..Summary::default()
+                });
+            }
         }
-        reason = if staleness == Staleness::UpToDate {
-            "rows to retry".to_string()
-        } else {
-            staleness.to_string()
+        reason = match (stale_clip, &staleness) {
+            (Some(clip), _) => format!("extraction stale: {clip}"),
+            (None, Staleness::UpToDate) => "rows to retry".to_string(),
+            (None, other) => other.to_string(),
         };
     }
     tracing::info!("captions: running ({reason})");
@@ -171,7 +183,6 @@ pub fn run(
         .iter()
         .map(|r| ExtractJob::of_row(&manifest, r))
         .collect();
-    let params = ExtractParams::from_config(cfg);
     let progress = bar("extract", jobs.len());
     let outcomes = extract_all(
         &jobs,
@@ -195,7 +206,16 @@ pub fn run(
         max_in_flight: cfg.max_in_flight,
         max_attempts: cfg.max_attempts,
         max_reasks: cfg.max_reasks,
-        timeout: Duration::from_secs_f64(cfg.timeout_s),
+        // Validated at config load; checked again so a config built in code cannot panic here.
+        timeout: Duration::try_from_secs_f64(cfg.timeout_s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .with_context(|| {
+                format!(
+                    "[captions] timeout_s: {} is not a usable timeout",
+                    cfg.timeout_s
+                )
+            })?,
         backoff: Duration::from_millis(cfg.backoff_ms),
         backoff_max: Duration::from_millis(cfg.backoff_max_ms),
         api_key: api_key(cfg)?,

@@ -1,5 +1,5 @@
-//! Extraction against the `ffmpeg` CLI on generated clips: the same frame (frame-accurate seek), the same audio
-//! window, the cache, and bad inputs.
+//! Extraction against the `ffmpeg` CLI on generated clips: the same frame (frame-accurate seek), audio windows
+//! exact to the sample (clamped ends included), the cache and its staleness checks, and bad inputs.
 #![cfg(feature = "ffmpeg")]
 
 use std::path::Path;
@@ -7,7 +7,7 @@ use std::process::Command;
 
 use indicatif::ProgressBar;
 use oassl_captions::extraction::{
-    extract_all, ExtractError, ExtractJob, ExtractOutcome, ExtractParams,
+    extract_all, first_stale, stale_reason, ExtractError, ExtractJob, ExtractOutcome, ExtractParams,
 };
 use oassl_pipeline::{Layout, SampleId};
 
@@ -124,41 +124,74 @@ fn frame_matches_ffmpeg_cli_at_the_same_timestamp() {
             "{id}: {same} vs neighbours {prev} / {next}"
         );
     }
-    // Audio: 3 s at 22050 Hz, the 440 Hz tone, matching the CLI's resampled window.
-    let reader = hound::WavReader::open(layout.audio(&SampleId::parse("centre").unwrap())).unwrap();
-    assert_eq!(reader.spec().sample_rate, 22050);
-    assert_eq!(reader.spec().channels, 1);
-    let ours: Vec<f32> = reader
-        .into_samples::<i16>()
-        .map(|s| f32::from(s.unwrap()) / 32767.0)
-        .collect();
-    assert_eq!(ours.len(), 66150);
-    let cli = Command::new("ffmpeg")
-        .args(["-v", "error", "-ss", "1.5", "-t", "3", "-i"])
-        .arg(&video)
-        .args(["-vn", "-ac", "1", "-ar", "22050", "-f", "f32le", "-"])
-        .output()
-        .unwrap();
-    let cli: Vec<f32> = cli
-        .stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    let n = ours.len().min(cli.len()) - 100;
-    assert!(n > 60000, "CLI gave {} samples", cli.len());
-    let rms = |x: &[f32]| (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt();
-    let diff: Vec<f32> = ours[..n]
-        .iter()
-        .zip(&cli[..n])
-        .map(|(a, b)| a - b)
-        .collect();
-    assert!(rms(&ours) > 0.05, "tone missing: rms {}", rms(&ours));
-    assert!(
-        rms(&diff) < 0.2 * rms(&ours),
-        "window differs from the CLI: {} vs {}",
-        rms(&diff),
-        rms(&ours)
-    );
+}
+
+/// A 6 s clip whose mono 22,050 Hz PCM audio is a counter: sample n holds `floor(n / 8) - 8192` (16-bit). No two
+/// positions 1..=132,300 samples apart hold the same run of values, so a window read back names its own start,
+/// sample-exactly; PCM at the output rate means neither a lossy codec nor a resampler sits in between.
+fn make_counter_clip(path: &Path) {
+    let p = path.to_str().unwrap();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=224x224:rate=25:duration=6",
+        "-f",
+        "lavfi",
+        "-i",
+        "aevalsrc=(floor(n/8)-8192)/32768:s=22050:d=6",
+        "-c:v",
+        "libx264",
+        "-bf",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "pcm_s16le",
+        "-ac",
+        "1",
+        p,
+    ]);
+}
+
+fn counter(n: usize) -> i16 {
+    (n / 8) as i16 - 8192
+}
+
+#[test]
+fn audio_windows_are_sample_exact_including_both_clamped_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("counter.mov");
+    make_counter_clip(&video);
+    let layout = Layout::new(dir.path().join("data"));
+    // (id, timestamp, first sample of the window): the 3 s window is centred on the frame, unless that would
+    // reach before the start (clamped to 0) or past the end (clamped to end - 3 s = 3 s = sample 66150).
+    let cases = [
+        ("centre", None, 33_075),
+        ("t2", Some(2.0), 11_025),
+        ("start", Some(0.5), 0),
+        ("start_edge", Some(0.0), 0),
+        ("end", Some(5.9), 66_150),
+        ("end_edge", Some(6.0), 66_150),
+    ];
+    let jobs: Vec<ExtractJob> = cases.iter().map(|(id, t, _)| job(id, &video, *t)).collect();
+    let out = extract_all(&jobs, &layout, &params(), 2, false, &ProgressBar::hidden()).unwrap();
+    for ((id, _, first), outcome) in cases.iter().zip(&out) {
+        assert_eq!(*outcome, ExtractOutcome::Ready { cached: false }, "{id}");
+        let reader = hound::WavReader::open(layout.audio(&SampleId::parse(id).unwrap())).unwrap();
+        assert_eq!(reader.spec().sample_rate, 22050, "{id}");
+        assert_eq!(reader.spec().channels, 1, "{id}");
+        let ours: Vec<i16> = reader.into_samples::<i16>().map(|s| s.unwrap()).collect();
+        assert_eq!(ours.len(), 66_150, "{id}");
+        let want: Vec<i16> = (*first..first + 66_150).map(counter).collect();
+        if ours != want {
+            let at = ours.iter().zip(&want).position(|(a, b)| a != b).unwrap();
+            panic!(
+                "{id}: window should start at sample {first}; sample {at} is {} instead of {}",
+                ours[at], want[at]
+            );
+        }
+    }
 }
 
 #[test]
@@ -229,4 +262,52 @@ fn rerun_is_cached_and_bad_inputs_fail_with_reasons() {
     )
     .unwrap();
     assert_eq!(other[0], ExtractOutcome::Ready { cached: false });
+
+    // A missing or altered output, or a replaced video, is stale and re-extracted; the others stay cached.
+    let good_id = SampleId::parse("good").unwrap();
+    let three = vec![
+        job("good", &good, None),
+        job("other", &good, Some(1.0)),
+        job("third", &good, Some(2.5)),
+    ];
+    let hidden = ProgressBar::hidden();
+    extract_all(&three, &layout, &params(), 1, false, &hidden).unwrap();
+    assert_eq!(first_stale(&three, &layout, &params(), 1).unwrap(), None);
+    let first_frame = std::fs::read(layout.frame(&good_id)).unwrap();
+    std::fs::remove_file(layout.frame(&good_id)).unwrap();
+    let reason = first_stale(&three, &layout, &params(), 1).unwrap().unwrap();
+    assert!(
+        reason.starts_with("good: ") && reason.contains("missing"),
+        "{reason}"
+    );
+    let again = extract_all(&three, &layout, &params(), 1, false, &hidden).unwrap();
+    assert_eq!(
+        again,
+        vec![
+            ExtractOutcome::Ready { cached: false },
+            ExtractOutcome::Ready { cached: true },
+            ExtractOutcome::Ready { cached: true }
+        ]
+    );
+    // Decoding is deterministic: the same frame bytes come back.
+    assert!(std::fs::read(layout.frame(&good_id)).unwrap() == first_frame);
+    let other_id = SampleId::parse("other").unwrap();
+    let mut wav = std::fs::read(layout.audio(&other_id)).unwrap();
+    let last = wav.len() - 1;
+    wav[last] ^= 1;
+    std::fs::write(layout.audio(&other_id), wav).unwrap();
+    let reason = stale_reason(&three[1], &layout, &params()).unwrap();
+    assert!(reason.contains("changed"), "{reason}");
+    let again = extract_all(&three, &layout, &params(), 1, false, &hidden).unwrap();
+    assert_eq!(again[1], ExtractOutcome::Ready { cached: false });
+    assert_eq!(again[2], ExtractOutcome::Ready { cached: true });
+    // A replaced video (other content, so another size) is stale for every clip cut from it.
+    make_clip(&good, 5.0, true);
+    assert!(stale_reason(&three[2], &layout, &params())
+        .unwrap()
+        .contains("video"));
+    let again = extract_all(&three, &layout, &params(), 1, false, &hidden).unwrap();
+    assert!(again
+        .iter()
+        .all(|o| *o == ExtractOutcome::Ready { cached: false }));
 }

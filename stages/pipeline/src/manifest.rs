@@ -42,6 +42,8 @@ struct CsvRow {
     video: String,
     labels: String,
     split: String,
+    /// Optional column: a manifest without it reads as every clip at its centre.
+    #[serde(default)]
     timestamp: String,
 }
 
@@ -167,5 +169,20 @@ mod tests {
         assert!(format!("{:#}", Manifest::read(&path).unwrap_err()).contains("duplicate"));
         std::fs::write(&path, "id,video,labels,split,timestamp\na,,,train,\n").unwrap();
         assert!(format!("{:#}", Manifest::read(&path).unwrap_err()).contains("no labels"));
+    }
+
+    #[test]
+    fn timestamp_column_is_optional() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(&path, "id,video,labels,split\na,v.mp4,red drum,train\n").unwrap();
+        let m = Manifest::read(&path).unwrap();
+        assert_eq!(m.rows.len(), 1);
+        assert_eq!(m.rows[0].timestamp, None);
+        assert_eq!(m.rows[0].labels, vec!["red drum".to_string()]);
+        // The other columns stay required, named in the error.
+        std::fs::write(&path, "id,video,split\na,v.mp4,train\n").unwrap();
+        let err = format!("{:#}", Manifest::read(&path).unwrap_err());
+        assert!(err.contains("labels"), "{err}");
     }
 }

@@ -2,7 +2,11 @@
 //! the mono audio window around it as a WAV at the configured rate.
 //!
 //! Outputs are cached: a stamp file per clip (`extract/stamps/<id>.json`) records the key of what produced them
-//! (video path, size, mtime, timestamp, parameters); a rerun with the same key re-extracts nothing. Clips run in
+//! (video path, size, mtime, timestamp, parameters) and the blake3 of the frame and the WAV written; a rerun
+//! re-extracts a clip only when that key changed or an output is missing or no longer has its recorded hash. The
+//! video is identified by size and mtime rather than by content: hashing every source video on every check
+//! would read the whole dataset, while the outputs are small. Stamps without output hashes (written by earlier
+//! versions) count as stale, so such clips are extracted once more. Clips run in
 //! parallel on a rayon pool, each worker opening its own demuxer and decoders. Built without the `ffmpeg`
 //! feature, only clips that are already extracted (frame and audio present) can be used.
 
@@ -19,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use oassl_pipeline::atomic;
 use oassl_pipeline::config::CaptionsConfig;
-use oassl_pipeline::fingerprint::hash_json;
+use oassl_pipeline::fingerprint::{hash_file, hash_json};
 use oassl_pipeline::manifest::{Manifest, ManifestRow};
 use oassl_pipeline::{Layout, SampleId};
 
@@ -107,6 +111,25 @@ pub enum ExtractOutcome {
 #[derive(Debug, Serialize, Deserialize)]
 struct Stamp {
     key: String,
+    #[serde(default)]
+    outputs: Option<OutputHashes>,
+}
+
+/// Content hashes of a clip's outputs when they were written.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct OutputHashes {
+    frame: String,
+    audio: String,
+}
+
+impl OutputHashes {
+    /// Hashes the clip's frame and audio as they are now; `None` when either is missing or unreadable.
+    fn of(layout: &Layout, id: &SampleId) -> Option<Self> {
+        Some(Self {
+            frame: hash_file(&layout.frame(id)).ok()?,
+            audio: hash_file(&layout.audio(id)).ok()?,
+        })
+    }
 }
 
 fn stamp_path(layout: &Layout, id: &SampleId) -> PathBuf {
@@ -144,12 +167,39 @@ fn cache_key(
     .map_err(|e| ExtractError::Write(e.to_string()))
 }
 
-fn is_cached(layout: &Layout, id: &SampleId, key: &str) -> bool {
-    let fresh = std::fs::read(stamp_path(layout, id))
+/// Why a clip's outputs cannot be reused for `key`, or `None` when they can.
+fn cache_miss(layout: &Layout, id: &SampleId, key: &str) -> Option<&'static str> {
+    let Some(stamp) = std::fs::read(stamp_path(layout, id))
         .ok()
         .and_then(|b| serde_json::from_slice::<Stamp>(&b).ok())
-        .is_some_and(|s| s.key == key);
-    fresh && layout.frame(id).is_file() && layout.audio(id).is_file()
+    else {
+        return Some("never extracted");
+    };
+    if stamp.key != key {
+        return Some("video or parameters changed");
+    }
+    let Some(recorded) = stamp.outputs else {
+        return Some("stamp has no output hashes");
+    };
+    match OutputHashes::of(layout, id) {
+        None => Some("extracted frame or audio missing"),
+        Some(now) if now != recorded => Some("extracted frame or audio changed"),
+        Some(_) => None,
+    }
+}
+
+/// Why a clip would be extracted again (or fail) on the next run, or `None` when its outputs are current; the
+/// check of an up-to-date stage, which must not trust its lock alone when extracted files went missing or a
+/// video was replaced.
+pub fn stale_reason(job: &ExtractJob, layout: &Layout, params: &ExtractParams) -> Option<String> {
+    let Some(video) = &job.video else {
+        return (!(layout.frame(&job.id).is_file() && layout.audio(&job.id).is_file()))
+            .then(|| format!("{}: extracted frame or audio missing", job.id));
+    };
+    match cache_key(video, job.timestamp, params) {
+        Err(e) => Some(format!("{}: {e}", job.id)),
+        Ok(key) => cache_miss(layout, &job.id, &key).map(|why| format!("{}: {why}", job.id)),
+    }
 }
 
 /// Extracts one clip (or finds it cached).
@@ -171,15 +221,24 @@ pub fn extract_one(
         Ok(k) => k,
         Err(e) => return ExtractOutcome::Failed(e),
     };
-    if !force && is_cached(layout, &job.id, &key) {
+    if !force && cache_miss(layout, &job.id, &key).is_none() {
         return ExtractOutcome::Ready { cached: true };
     }
-    match extract_fresh(video, job, layout, params) {
-        Ok(()) => match atomic::write_json(&stamp_path(layout, &job.id), &Stamp { key }) {
-            Ok(()) => ExtractOutcome::Ready { cached: false },
-            Err(e) => ExtractOutcome::Failed(ExtractError::Write(format!("{e:#}"))),
-        },
-        Err(e) => ExtractOutcome::Failed(e),
+    if let Err(e) = extract_fresh(video, job, layout, params) {
+        return ExtractOutcome::Failed(e);
+    }
+    let Some(outputs) = OutputHashes::of(layout, &job.id) else {
+        return ExtractOutcome::Failed(ExtractError::Write(
+            "outputs vanished right after writing".into(),
+        ));
+    };
+    let stamp = Stamp {
+        key,
+        outputs: Some(outputs),
+    };
+    match atomic::write_json(&stamp_path(layout, &job.id), &stamp) {
+        Ok(()) => ExtractOutcome::Ready { cached: false },
+        Err(e) => ExtractOutcome::Failed(ExtractError::Write(format!("{e:#}"))),
     }
 }
 
@@ -235,6 +294,24 @@ pub fn write_outputs(
         }
         writer.finalize().context("finishing WAV")
     })
+}
+
+/// The first clip (in job order) whose outputs are not current, with the reason; checked on a pool of `threads`
+/// workers (0 = one per core).
+pub fn first_stale(
+    jobs: &[ExtractJob],
+    layout: &Layout,
+    params: &ExtractParams,
+    threads: usize,
+) -> Result<Option<String>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("starting the extraction workers")?;
+    Ok(pool.install(|| {
+        jobs.par_iter()
+            .find_map_first(|job| stale_reason(job, layout, params))
+    }))
 }
 
 /// Extracts every job on a pool of `threads` workers (0 = one per core), in job order.

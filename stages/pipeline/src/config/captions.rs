@@ -48,6 +48,11 @@ pub fn preset(name: &str) -> Option<&'static ModelPreset> {
     PRESETS.iter().find(|p| p.name == name)
 }
 
+/// Longest per-request timeout accepted, seconds (a day: vLLM queues can be long, but not unbounded).
+const MAX_TIMEOUT_S: f64 = 86_400.0;
+/// Longest retry delay accepted, milliseconds.
+const MAX_BACKOFF_MS: u64 = 3_600_000;
+
 /// Stage one's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -254,12 +259,27 @@ impl CaptionsConfig {
         ensure(self.max_reasks <= 20, S, "max_reasks", || {
             format!("{} is more than 20", self.max_reasks)
         })?;
+        // Each of these becomes a Duration (from_secs_f64 panics past u64 seconds) or a sleep: bound them here.
         ensure(
-            self.timeout_s.is_finite() && self.timeout_s > 0.0,
+            self.timeout_s.is_finite() && self.timeout_s > 0.0 && self.timeout_s <= MAX_TIMEOUT_S,
             S,
             "timeout_s",
-            || format!("{} must be positive", self.timeout_s),
+            || format!("{} is outside (0, {MAX_TIMEOUT_S}] seconds", self.timeout_s),
         )?;
+        ensure(
+            self.backoff_max_ms <= MAX_BACKOFF_MS,
+            S,
+            "backoff_max_ms",
+            || {
+                format!(
+                    "{} is more than {MAX_BACKOFF_MS} ms (one hour)",
+                    self.backoff_max_ms
+                )
+            },
+        )?;
+        ensure(self.extract_threads <= 1024, S, "extract_threads", || {
+            format!("{} is more than 1024", self.extract_threads)
+        })?;
         ensure(
             self.backoff_ms <= self.backoff_max_ms,
             S,

@@ -71,12 +71,18 @@ impl EmbedConfig {
             "batch_size",
             || format!("{} is outside 1..=4096", self.batch_size),
         )?;
-        ensure(self.chunk_size >= 1, S, "chunk_size", || {
-            "must be at least 1".into()
-        })?;
-        ensure(self.max_len.is_none_or(|m| m >= 2), S, "max_len", || {
-            "must be at least 2 (room for the special tokens)".into()
-        })?;
+        ensure(
+            (1..=1_000_000).contains(&self.chunk_size),
+            S,
+            "chunk_size",
+            || format!("{} is outside 1..=1000000", self.chunk_size),
+        )?;
+        ensure(
+            self.max_len.is_none_or(|m| (2..=65_536).contains(&m)),
+            S,
+            "max_len",
+            || "must be within 2..=65536 (room for the special tokens)".into(),
+        )?;
         Ok(())
     }
 }

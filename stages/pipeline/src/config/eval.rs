@@ -66,9 +66,18 @@ impl EvalConfig {
                 )
             },
         )?;
-        ensure(self.batch_size >= 1, S, "batch_size", || {
-            "must be at least 1".into()
-        })?;
+        ensure(
+            (1..=4096).contains(&self.batch_size),
+            S,
+            "batch_size",
+            || format!("{} is outside 1..=4096", self.batch_size),
+        )?;
+        for (key, n) in [
+            ("gallery_best", self.gallery_best),
+            ("gallery_worst", self.gallery_worst),
+        ] {
+            ensure(n <= 1000, S, key, || format!("{n} is more than 1000"))?;
+        }
         ensure_device(S, &self.device)?;
         ensure(
             self.prior_sigma.is_finite() && self.prior_sigma > 0.0,

@@ -305,6 +305,80 @@ mod tests {
     }
 
     #[test]
+    fn values_that_feed_a_duration_or_an_allocation_are_bounded() {
+        for (text, key) in [
+            ("[captions]\ntimeout_s = 1e20\n", "[captions] timeout_s"),
+            ("[captions]\ntimeout_s = nan\n", "[captions] timeout_s"),
+            ("[captions]\ntimeout_s = inf\n", "[captions] timeout_s"),
+            ("[captions]\ntimeout_s = -1.0\n", "[captions] timeout_s"),
+            ("[captions]\ntimeout_s = 0.0\n", "[captions] timeout_s"),
+            (
+                "[captions]\nbackoff_ms = 1\nbackoff_max_ms = 9223372036854775807\n",
+                "[captions] backoff_max_ms",
+            ),
+            (
+                "[captions]\nbackoff_ms = 2000\nbackoff_max_ms = 1000\n",
+                "[captions] backoff_ms",
+            ),
+            (
+                "[captions]\nextract_threads = 1000000\n",
+                "[captions] extract_threads",
+            ),
+            (
+                "[captions]\naudio_seconds = nan\n",
+                "[captions] audio_seconds",
+            ),
+            (
+                "[captions]\naudio_seconds = 1e300\n",
+                "[captions] audio_seconds",
+            ),
+            (
+                "[stub]\nlatency_ms = 9223372036854775807\n",
+                "[stub] latency_ms",
+            ),
+            ("[stub]\nrate_500 = nan\n", "[stub] rate_500"),
+            ("[synth]\nclip_seconds = inf\n", "[synth] clip_seconds"),
+            (
+                "[synth]\ntrain_single = 100000000000\n",
+                "[synth] train_single",
+            ),
+            ("[synth]\ntest_duet = 100000000000\n", "[synth] test_duet"),
+            ("[embed]\nchunk_size = 100000000000\n", "[embed] chunk_size"),
+            ("[embed]\nmax_len = 100000000000\n", "[embed] max_len"),
+            ("[eval]\nbatch_size = 100000000000\n", "[eval] batch_size"),
+            (
+                "[eval]\ngallery_best = 100000000000\n",
+                "[eval] gallery_best",
+            ),
+            ("[eval]\nprior_sigma = nan\n", "[eval] prior_sigma"),
+            ("[pretrain]\nheld_out = nan\n", "[pretrain] held_out"),
+            ("[train]\nbatch_size = 100000000000\n", "[train] batch_size"),
+            ("[train]\nworkers = 100000000000\n", "[train] workers"),
+            ("[train]\nprefetch = 100000000000\n", "[train] prefetch"),
+            (
+                "[train]\ntorch_threads = 100000000000\n",
+                "[train] torch_threads",
+            ),
+            ("[train]\naudio_seconds = nan\n", "[train] audio_seconds"),
+        ] {
+            let err = PipelineConfig::parse(text, Path::new("p.toml"))
+                .expect_err(&format!("{text:?} was accepted"));
+            let msg = format!("{err:#}");
+            assert!(
+                msg.contains(key) && msg.contains("p.toml"),
+                "{text:?}: {msg}"
+            );
+        }
+        // The largest accepted values still convert without a panic.
+        let cfg = PipelineConfig::parse(
+            "[captions]\ntimeout_s = 86400.0\nbackoff_max_ms = 3600000\n",
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        let _ = std::time::Duration::from_secs_f64(cfg.captions.timeout_s);
+    }
+
+    #[test]
     fn data_root_is_relative_to_config_folder() {
         let loaded = LoadedConfig {
             path: PathBuf::from("/etc/oassl/p.toml"),

@@ -76,6 +76,10 @@ impl StubConfig {
         ensure(errors <= 1.0, S, "rate_429", || {
             format!("error and drop rates add up to {errors}, more than 1")
         })?;
+        // A sleep per request: ten minutes is already far past any client timeout worth testing.
+        ensure(self.latency_ms <= 600_000, S, "latency_ms", || {
+            format!("{} is more than 600000 ms", self.latency_ms)
+        })?;
         ensure(!self.host.is_empty(), S, "host", || {
             "must not be empty".into()
         })?;

@@ -128,6 +128,17 @@ impl SynthConfig {
             "sample_rate",
             || format!("{} is outside 8000..=96000", self.sample_rate),
         )?;
+        // Every scene of a split is held in memory at once.
+        for (key, n) in [
+            ("train_single", self.train_single),
+            ("train_duet", self.train_duet),
+            ("test_single", self.test_single),
+            ("test_duet", self.test_duet),
+        ] {
+            ensure(n <= 1_000_000, S, key, || {
+                format!("{n} is more than 1000000")
+            })?;
+        }
         ensure(self.max_silent <= 3, S, "max_silent", || {
             format!("{} is more than 3", self.max_silent)
         })?;

@@ -197,9 +197,17 @@ impl TrainConfig {
             "audio_seconds",
             || format!("{} is outside 0.1..=60", self.audio_seconds),
         )?;
-        ensure(self.batch_size >= 2, S, "batch_size", || {
-            "must be at least 2 (the contrastive losses need negatives)".into()
-        })?;
+        ensure(
+            (2..=4096).contains(&self.batch_size),
+            S,
+            "batch_size",
+            || {
+                format!(
+                    "{} is outside 2..=4096 (the contrastive losses need negatives)",
+                    self.batch_size
+                )
+            },
+        )?;
         ensure(self.epochs >= 1, S, "epochs", || {
             "must be at least 1".into()
         })?;
@@ -220,11 +228,17 @@ impl TrainConfig {
         ensure(self.checkpoint_every >= 1, S, "checkpoint_every", || {
             "must be at least 1".into()
         })?;
-        ensure(self.workers >= 1, S, "workers", || {
-            "must be at least 1".into()
-        })?;
-        ensure(self.prefetch >= 1, S, "prefetch", || {
-            "must be at least 1".into()
+        // Threads and queued batches are allocated up front.
+        for (key, n, max) in [
+            ("workers", self.workers, 256),
+            ("prefetch", self.prefetch, 1024),
+        ] {
+            ensure((1..=max).contains(&n), S, key, || {
+                format!("{n} is outside 1..={max}")
+            })?;
+        }
+        ensure(self.torch_threads <= 1024, S, "torch_threads", || {
+            format!("{} is more than 1024", self.torch_threads)
         })?;
         self.loss.validate()
     }

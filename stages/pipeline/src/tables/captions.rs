@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Result};
+use polars::prelude::DataType;
 
 use super::{list_column, read_parquet, str_column, strings_of};
 use crate::SampleId;
@@ -25,8 +26,8 @@ pub struct CaptionRow {
 pub fn read_captions(path: &Path) -> Result<Vec<CaptionRow>> {
     let df = read_parquet(path)?;
     let ids = str_column(&df, "sample_id", path)?;
-    let labels = list_column(&df, "labels", path)?;
-    let fg = list_column(&df, "foreground", path)?;
+    let labels = list_column(&df, "labels", &DataType::String, path)?;
+    let fg = list_column(&df, "foreground", &DataType::String, path)?;
     let bg = str_column(&df, "background", path)?;
     let status = str_column(&df, "status", path)?;
     let mut out = Vec::with_capacity(df.height());
@@ -84,5 +85,36 @@ mod tests {
         }];
         write_captions_minimal(&path, &rows).unwrap();
         assert_eq!(read_captions(&path).unwrap(), rows);
+    }
+
+    #[test]
+    fn a_list_of_numbers_where_strings_belong_names_file_and_column() {
+        use crate::tables::write_parquet;
+        use polars::prelude::*;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.parquet");
+        let numbers: Vec<Series> = vec![Series::new(PlSmallStr::EMPTY, vec![1i64, 2])];
+        let mut df = DataFrame::new(
+            1,
+            vec![
+                Column::new("sample_id".into(), ["s1"]),
+                Series::new("labels".into(), numbers).into_column(),
+                list_of_strings_for_test("foreground"),
+                Column::new("background".into(), ["an image of c"]),
+                Column::new("status".into(), ["ok"]),
+            ],
+        )
+        .unwrap();
+        write_parquet(&path, &mut df).unwrap();
+        let msg = format!("{:#}", read_captions(&path).unwrap_err());
+        assert!(
+            msg.contains(&path.display().to_string()) && msg.contains("`labels`"),
+            "{msg}"
+        );
+        assert!(msg.contains("i64") && msg.contains("str"), "{msg}");
+    }
+
+    fn list_of_strings_for_test(name: &str) -> polars::prelude::Column {
+        crate::tables::list_of_strings(name, std::iter::once(vec!["an image of a".to_string()]))
     }
 }

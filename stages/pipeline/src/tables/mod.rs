@@ -8,7 +8,7 @@ pub mod sample_text;
 use std::fs::File;
 use std::path::Path;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use polars::prelude::*;
 
 pub use captions::{read_captions, CaptionRow};
@@ -46,17 +46,30 @@ pub fn str_column<'a>(df: &'a DataFrame, name: &str, path: &Path) -> Result<&'a 
         })
 }
 
-/// A column of `df` as lists; the error names the file and the column.
-pub fn list_column<'a>(df: &'a DataFrame, name: &str, path: &Path) -> Result<&'a ListChunked> {
-    df.column(name)
-        .and_then(|c| c.list())
+/// A column of `df` as lists of `inner` values; the error names the file, the column and the type found, so a
+/// list of integers where a list of strings belongs is refused here rather than deep inside a row.
+pub fn list_column<'a>(
+    df: &'a DataFrame,
+    name: &str,
+    inner: &DataType,
+    path: &Path,
+) -> Result<&'a ListChunked> {
+    let wanted = DataType::List(Box::new(inner.clone()));
+    let column = df
+        .column(name)
         .map_err(anyhow::Error::from)
-        .with_context(|| {
-            format!(
-                "{}: column `{name}` (list) is missing or has another type",
-                path.display()
-            )
-        })
+        .with_context(|| format!("{}: column `{name}` ({wanted}) is missing", path.display()))?;
+    if column.dtype() != &wanted {
+        bail!(
+            "{}: column `{name}` has type {} where {wanted} is expected",
+            path.display(),
+            column.dtype()
+        );
+    }
+    column
+        .list()
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{}: column `{name}` ({wanted})", path.display()))
 }
 
 /// The strings of a list-of-strings cell.

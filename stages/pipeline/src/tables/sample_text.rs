@@ -73,9 +73,9 @@ pub fn write_sample_texts(path: &Path, rows: &[SampleText]) -> Result<()> {
 pub fn read_sample_texts(path: &Path) -> Result<Vec<SampleText>> {
     let df = read_parquet(path)?;
     let ids = str_column(&df, "sample_id", path)?;
-    let labels = list_column(&df, "labels", path)?;
-    let fg = list_column(&df, "foreground", path)?;
-    let bg = list_column(&df, "background", path)?;
+    let labels = list_column(&df, "labels", &DataType::String, path)?;
+    let fg = list_column(&df, "foreground", &DataType::Float32, path)?;
+    let bg = list_column(&df, "background", &DataType::Float32, path)?;
     let ks = df
         .column("k")
         .and_then(|c| c.u32())
