@@ -509,3 +509,39 @@ fn replayed_fenced_truncated_and_list_vs_string_answers() {
     );
     assert_eq!(stub.stats().chat_requests, 4);
 }
+
+/// An endpoint nobody answers on: the run stops with exit code 2, naming the endpoint and its failed health
+/// check, and keeps what it extracted; a later run against a working endpoint captions everything.
+#[test]
+fn an_unreachable_endpoint_is_named_and_nothing_is_lost() {
+    // Bind and drop a listener: its port is free and refuses connections.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ws = synth_workspace(&format!(
+        "endpoints = [\"http://127.0.0.1:{port}/v1\"]\nmodel = \"oassl-stub\""
+    ));
+    let out = ws.oassl(&["captions"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("no usable captioning endpoint"),
+        "{err}"
+    );
+    // Extraction ran before the endpoint check; its files are kept for the rerun.
+    let frames = std::fs::read_dir(ws.data().join("extract/frames"))
+        .unwrap()
+        .count();
+    assert_eq!(frames, 10);
+    let stub = oassl_stub::spawn(&StubConfig::default(), None).unwrap();
+    let config = std::fs::read_to_string(ws.config()).unwrap();
+    let config = config.replace(
+        &format!("endpoints = [\"http://127.0.0.1:{port}/v1\"]\nmodel = \"oassl-stub\""),
+        &endpoint_lines(&stub),
+    );
+    std::fs::write(ws.config(), config).unwrap();
+    assert_ok(&ws.oassl(&["captions"]));
+    assert_all_ok(&ws, 10);
+}

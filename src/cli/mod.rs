@@ -129,6 +129,8 @@ impl Command {
                 &["report"],
                 &["dataset", "extract", "embed", "pretrain"],
             ),
+            // A `--measure` child of `oassl cost` runs under its parent's locks.
+            Command::Cost(args) if args.measure.is_some() => return None,
             Command::Cost(_) => {
                 Folders::new("oassl cost", &["cost"], &["dataset", "extract", "embed"])
             }

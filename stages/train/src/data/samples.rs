@@ -160,10 +160,7 @@ pub fn training_set(
         );
     }
     let mut text_dim: Option<usize> = None;
-    let mut checked: Vec<(
-        &ManifestRow,
-        std::result::Result<(TrainSample, u32), String>,
-    )> = Vec::new();
+    let mut checked: Vec<(&ManifestRow, Checked)> = Vec::new();
     for row in rows {
         let sample = check_sample(row, &by_id, text_dim, layout, sample_text_path);
         if let Ok((s, _)) = &sample {
@@ -204,6 +201,9 @@ pub fn training_set(
     })
 }
 
+/// A checked sample with its WAV's sample rate, or what is wrong with it.
+type Checked = std::result::Result<(TrainSample, u32), String>;
+
 /// One manifest row joined with its text vectors and checked; the error names the file.
 fn check_sample(
     row: &ManifestRow,
@@ -211,7 +211,7 @@ fn check_sample(
     text_dim: Option<usize>,
     layout: &Layout,
     sample_text_path: &Path,
-) -> std::result::Result<(TrainSample, u32), String> {
+) -> Checked {
     let frame = layout.frame(&row.id);
     let audio = layout.audio(&row.id);
     let text = by_id.get(&row.id).ok_or_else(|| {
