@@ -98,6 +98,23 @@ fn assert_captions_match_scenes(ws: &Workspace) {
     }
 }
 
+/// Starts a stand-in that replays `lines` in request order, points the workspace at it (one request in flight,
+/// so the order is the manifest's) and runs `oassl captions` to success.
+fn replay_stand_in(ws: &Workspace, lines: &[serde_json::Value]) -> oassl_stub::StubHandle {
+    let replay = ws.path().join("replay.jsonl");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&replay, text).unwrap();
+    let stub = oassl_stub::spawn(&StubConfig::default(), Some(&replay)).unwrap();
+    let cfg = std::fs::read_to_string(ws.config()).unwrap();
+    std::fs::write(
+        ws.config(),
+        format!("{cfg}{}\nmax_in_flight = 1\n", endpoint_lines(&stub)),
+    )
+    .unwrap();
+    assert_ok(&ws.oassl(&["captions"]));
+    stub
+}
+
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -335,22 +352,11 @@ fn answers_with_keys_in_another_case_and_an_empty_background_list() {
     manifest.rows.retain(|r| r.labels.len() == 1);
     manifest.rows.truncate(2);
     manifest.write(&dataset.join("manifest.csv")).unwrap();
-    let replay = ws.path().join("replay.jsonl");
     let lines = [
         serde_json::json!({"content": "{\"Foreground\": \"an image of a drum\", \"BACKGROUND\": []}"}),
         serde_json::json!({"content": "{\"FOREGROUND\": [\"an image of a horn\"], \"Background\": \"an image of a wall\"}"}),
     ];
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(&replay, text).unwrap();
-    let stub = oassl_stub::spawn(&StubConfig::default(), Some(&replay)).unwrap();
-    let cfg = std::fs::read_to_string(ws.config()).unwrap();
-    std::fs::write(
-        ws.config(),
-        format!("{cfg}{}\nmax_in_flight = 1\n", endpoint_lines(&stub)),
-    )
-    .unwrap();
-    let out = ws.oassl(&["captions"]);
-    assert_ok(&out);
+    let stub = replay_stand_in(&ws, &lines);
     let rows = captions_table(&ws);
     assert!(rows.iter().all(|r| r.status == "ok"), "{rows:?}");
     assert_eq!(rows[0].foreground, vec!["an image of a drum".to_string()]);
@@ -480,7 +486,6 @@ fn replayed_fenced_truncated_and_list_vs_string_answers() {
         .clone();
     manifest.rows = vec![single, duet];
     manifest.write(&dataset.join("manifest.csv")).unwrap();
-    let replay = ws.path().join("replay.jsonl");
     let lines = [
         // Sample 1 (one label): truncated, then fenced with a one-item list.
         serde_json::json!({"content": "{\"foreground\": \"an image of a dr"}),
@@ -489,17 +494,7 @@ fn replayed_fenced_truncated_and_list_vs_string_answers() {
         serde_json::json!({"content": "{\"foreground\": \"an image of a horn\", \"background\": \"x\"}"}),
         serde_json::json!({"content": "Here you go: {\"foreground\": [\"an image of a\", \"an image of b\"], \"background\": \"an image of c\"} Thanks"}),
     ];
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(&replay, text).unwrap();
-    let stub = oassl_stub::spawn(&StubConfig::default(), Some(&replay)).unwrap();
-    let cfg = std::fs::read_to_string(ws.config()).unwrap();
-    std::fs::write(
-        ws.config(),
-        format!("{cfg}{}\nmax_in_flight = 1\n", endpoint_lines(&stub)),
-    )
-    .unwrap();
-    let out = ws.oassl(&["captions"]);
-    assert_ok(&out);
+    let stub = replay_stand_in(&ws, &lines);
     let rows = captions_table(&ws);
     assert_eq!(rows[0].foreground, vec!["an image of a drum".to_string()]);
     assert_eq!(rows[0].background, "an image of a wall");

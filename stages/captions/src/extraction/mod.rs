@@ -304,14 +304,18 @@ pub fn first_stale(
     params: &ExtractParams,
     threads: usize,
 ) -> Result<Option<String>> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("starting the extraction workers")?;
-    Ok(pool.install(|| {
+    Ok(worker_pool(threads)?.install(|| {
         jobs.par_iter()
             .find_map_first(|job| stale_reason(job, layout, params))
     }))
+}
+
+/// The extraction workers: `threads` of them, 0 = one per core.
+fn worker_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("starting the extraction workers")
 }
 
 /// Extracts every job on a pool of `threads` workers (0 = one per core), in job order.
@@ -325,11 +329,7 @@ pub fn extract_all(
 ) -> Result<Vec<ExtractOutcome>> {
     #[cfg(feature = "ffmpeg")]
     decode::init();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("starting the extraction workers")?;
-    Ok(pool.install(|| {
+    Ok(worker_pool(threads)?.install(|| {
         jobs.par_iter()
             .map(|job| {
                 let out = extract_one(job, layout, params, force);
