@@ -243,8 +243,27 @@ fn localize_uses_the_trained_model(ws: &Workspace) {
     assert_eq!(maps.tensor("sound_map").unwrap().shape().len(), 2);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("localize.json")).unwrap()).unwrap();
+    // The reported peak is the pixel centre of the written sound map's largest value, in frame fractions.
+    let sound_map = maps.tensor("sound_map").unwrap();
+    let (h, w) = (sound_map.shape()[0], sound_map.shape()[1]);
+    let values: Vec<f32> = sound_map
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let arg = (0..values.len())
+        .max_by(|&a, &b| values[a].total_cmp(&values[b]).then(b.cmp(&a)))
+        .unwrap();
+    let expected = [
+        ((arg % w) as f64 + 0.5) / w as f64,
+        ((arg / w) as f64 + 0.5) / h as f64,
+    ];
     let peak = &report["clips"][0]["peak"];
-    assert!((0.0..=1.0).contains(&peak[0].as_f64().unwrap()), "{report}");
+    let peak = [peak[0].as_f64().unwrap(), peak[1].as_f64().unwrap()];
+    assert!(
+        (peak[0] - expected[0]).abs() < 1e-9 && (peak[1] - expected[1]).abs() < 1e-9,
+        "peak {peak:?}, map argmax at {expected:?} ({h}x{w})"
+    );
 
     let list = ws.path().join("clips.txt");
     std::fs::write(
