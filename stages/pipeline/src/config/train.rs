@@ -46,6 +46,9 @@ pub struct TrainConfig {
     pub cudnn_benchmark: bool,
     /// Write a checkpoint every this many steps (and always at the end).
     pub checkpoint_every: usize,
+    /// Read the loss terms back from the device every this many steps (also at checkpoints and at the end):
+    /// the step's only host synchronisation. The step log still gets one row per step.
+    pub log_every: usize,
     /// Data-loading threads (rayon) that decode frames and compute spectrograms.
     pub workers: usize,
     /// Batches prepared ahead of the training thread (bounded channel depth).
@@ -89,6 +92,7 @@ impl Default for TrainConfig {
             autocast: false,
             cudnn_benchmark: true,
             checkpoint_every: 100,
+            log_every: 10,
             workers: 2,
             prefetch: 2,
             torch_threads: 0,
@@ -228,6 +232,13 @@ impl TrainConfig {
         ensure(self.checkpoint_every >= 1, S, "checkpoint_every", || {
             "must be at least 1".into()
         })?;
+        // Steps whose loss terms wait on the device until the next read.
+        ensure(
+            (1..=10_000).contains(&self.log_every),
+            S,
+            "log_every",
+            || format!("{} is outside 1..=10000", self.log_every),
+        )?;
         // Threads and queued batches are allocated up front.
         for (key, n, max) in [
             ("workers", self.workers, 256),

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{anyhow, bail, Context, Result};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
@@ -18,7 +18,8 @@ use tch::{Device, Kind, Tensor};
 use oassl_pipeline::SampleId;
 
 use super::audio_clip::{audio_input, read_wav, samples_input, AudioWindow};
-use super::frames::{frame_tensor_data, read_frame, FrameTransform};
+use super::decoded_cache::{train_resize, DecodedCache};
+use super::frames::{frame_tensor_data, read_frame, FrameTransform, IMAGENET_MEAN, IMAGENET_STD};
 use super::samples::TrainSample;
 
 /// splitmix64 finaliser: decorrelates seeds built from small integers.
@@ -44,12 +45,12 @@ pub struct Batch {
     pub step: usize,
     /// Its clips.
     pub ids: Vec<SampleId>,
-    /// `[B, 3, S, S]` normalised frames.
-    pub frames: Vec<f32>,
+    /// `[B, S, S, 3]` RGB crops as bytes; normalised on the device by [`Batch::tensors`].
+    pub frames: Vec<u8>,
     /// S.
     pub image_size: usize,
-    /// `[B, 1, F, T]` normalised log spectrograms.
-    pub spec: Vec<f32>,
+    /// `[B, 1, F, T]` normalised log spectrograms, f32 little-endian bytes (copied from the cache as they are).
+    pub spec: Vec<u8>,
     /// F and T.
     pub spec_shape: (usize, usize),
     /// `[B, K_max, D]` foreground text vectors, zero-padded.
@@ -102,6 +103,13 @@ impl Batch {
                 .f_view(shape)?
                 .f_to_device(device)?)
         };
+        if let Some(i) = self
+            .fg_valid
+            .chunks(self.k_max.max(1))
+            .position(|row| !row.contains(&true))
+        {
+            bail!("sample {}: no foreground text vector", self.ids[i]);
+        }
         let fg_valid = if self.fg_valid.iter().all(|&v| v) {
             None
         } else {
@@ -112,13 +120,42 @@ impl Batch {
             )
         };
         Ok(BatchTensors {
-            frames: to(&self.frames, &[b, 3, s, s])?,
-            spec: to(&self.spec, &[b, 1, f, t])?,
+            frames: normalised_frames(&self.frames, [b, s, s], device)?,
+            spec: Tensor::f_from_data_size(&self.spec, &[b, 1, f, t], Kind::Float)?
+                .f_to_device(device)?,
             foreground: to(&self.foreground, &[b, k, d])?,
             background: to(&self.background, &[b, d])?,
             fg_valid,
         })
     }
+}
+
+/// `[B, S, S, 3]` bytes → `[B, 3, S, S]` ImageNet-normalised f32 on `device`: `(x / 255 − μ) / σ` in f32, the
+/// same operations in the same order as [`super::frames::normalise`], so both give identical values.
+fn normalised_frames(bytes: &[u8], [b, s, _]: [i64; 3], device: Device) -> Result<Tensor> {
+    let stats = |v: [f32; 3]| -> Result<Tensor> {
+        Ok(Tensor::f_from_slice(&v)?
+            .f_view([1, 3, 1, 1])?
+            .f_to_device(device)?)
+    };
+    let x = Tensor::f_from_slice(bytes)?
+        .f_view([b, s, s, 3])?
+        .f_to_device(device)?
+        .f_permute([0, 3, 1, 2])?
+        .f_to_kind(Kind::Float)?;
+    Ok(((x / 255.0) - stats(IMAGENET_MEAN)?)
+        .f_div(&stats(IMAGENET_STD)?)?
+        .f_contiguous()?)
+}
+
+/// Where the loader reads each sample from.
+#[derive(Clone)]
+pub enum Source {
+    /// Decode the JPEG and WAV, resize and compute the spectrogram every time (the path before the cache; kept
+    /// as the benchmark's baseline).
+    Files,
+    /// The decoded-data cache: crop, flip and copy only.
+    Cache(Arc<DecodedCache>),
 }
 
 /// How the loader builds each sample.
@@ -136,86 +173,169 @@ pub struct LoaderSettings {
     pub prefetch: usize,
 }
 
-struct Item {
-    frame: Vec<f32>,
-    spec: Vec<f32>,
-    spec_shape: (usize, usize),
+/// The random draws of the sample at `pos` in the batch of `step`: crop x, crop y, flip, in that order for both
+/// sources, so they give identical batches.
+fn sample_rng(settings: &LoaderSettings, step: usize, pos: usize) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(mix(settings.seed ^ mix(((step as u64) << 20) | pos as u64)))
 }
 
-fn load_train_item(
-    sample: &TrainSample,
+/// Builds the batch of `step` from `source`: frames and spectrograms are written in place, one slot per sample,
+/// by the loader threads.
+fn load_batch(
+    samples: &[TrainSample],
+    indices: &[usize],
+    source: &Source,
     settings: &LoaderSettings,
     step: usize,
-    pos: usize,
-) -> Result<Item> {
-    let mut rng =
-        ChaCha8Rng::seed_from_u64(mix(settings.seed ^ mix(((step as u64) << 20) | pos as u64)));
-    let img = read_frame(&sample.frame).with_context(|| format!("sample {}", sample.id))?;
-    let frame = frame_tensor_data(&img, settings.transform, &mut rng);
-    let audio = audio_input(&sample.audio, settings.audio_seconds, AudioWindow::First)
-        .with_context(|| format!("sample {}", sample.id))?;
-    Ok(Item {
-        frame,
-        spec_shape: (audio.n_bins, audio.n_frames),
-        spec: audio.data,
-    })
+) -> Result<Batch> {
+    let FrameTransform::Train { resize, crop, flip } = settings.transform else {
+        bail!("the training loader needs a training transform");
+    };
+    let picked: Vec<&TrainSample> = indices.iter().map(|&i| &samples[i]).collect();
+    match source {
+        Source::Cache(cache) => {
+            let mut batch = Batch::with_texts(step, &picked, crop as usize, cache.spec_shape());
+            let frame_len = (crop * crop * 3) as usize;
+            let spec_len = batch.spec.len() / picked.len().max(1);
+            batch
+                .frames
+                .par_chunks_mut(frame_len)
+                .zip(batch.spec.par_chunks_mut(spec_len.max(1)))
+                .zip(indices.par_iter().enumerate())
+                .for_each(|((frame, spec), (pos, &i))| {
+                    let mut rng = sample_rng(settings, step, pos);
+                    let (h, w, bytes) = cache.frame(i);
+                    random_crop(frame, bytes, (h, w), crop, flip, &mut rng);
+                    spec.copy_from_slice(cache.spectrogram_bytes(i));
+                });
+            Ok(batch)
+        }
+        Source::Files => {
+            let decoded = indices
+                .par_iter()
+                .enumerate()
+                .map(|(pos, &i)| {
+                    let sample = &samples[i];
+                    let mut rng = sample_rng(settings, step, pos);
+                    let img = read_frame(&sample.frame)
+                        .with_context(|| format!("sample {}", sample.id))?;
+                    let resized = train_resize(&img, resize, crop);
+                    let (w, h) = resized.dimensions();
+                    let mut frame = vec![0u8; (crop * crop * 3) as usize];
+                    random_crop(
+                        &mut frame,
+                        resized.as_raw(),
+                        (h as usize, w as usize),
+                        crop,
+                        flip,
+                        &mut rng,
+                    );
+                    let audio =
+                        audio_input(&sample.audio, settings.audio_seconds, AudioWindow::First)
+                            .with_context(|| format!("sample {}", sample.id))?;
+                    Ok((frame, audio))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let spec_shape = decoded
+                .first()
+                .map_or((0, 0), |(_, a)| (a.n_bins, a.n_frames));
+            let mut batch = Batch::with_texts(step, &picked, crop as usize, spec_shape);
+            batch.frames.clear();
+            batch.spec.clear();
+            for (sample, (frame, audio)) in picked.iter().zip(decoded) {
+                if (audio.n_bins, audio.n_frames) != spec_shape {
+                    bail!(
+                        "sample {}: spectrogram of {} is {:?}, the rest of the batch {:?} (all WAVs need one sample \
+                         rate)",
+                        sample.id,
+                        sample.audio.display(),
+                        (audio.n_bins, audio.n_frames),
+                        spec_shape
+                    );
+                }
+                batch.frames.extend_from_slice(&frame);
+                batch
+                    .spec
+                    .extend(audio.data.iter().flat_map(|v| v.to_le_bytes()));
+            }
+            Ok(batch)
+        }
+    }
 }
 
-/// Assembles a batch from loaded items; every sample must have the same spectrogram shape.
-fn assemble(
-    step: usize,
-    samples: &[&TrainSample],
-    items: Vec<Item>,
-    image_size: usize,
-) -> Result<Batch> {
-    let spec_shape = items.first().map(|i| i.spec_shape).unwrap_or((0, 0));
-    let k_max = samples
-        .iter()
-        .map(|s| s.foreground.len())
-        .max()
-        .unwrap_or(1);
-    let text_dim = samples.first().map(|s| s.background.len()).unwrap_or(0);
-    let mut batch = Batch {
-        step,
-        ids: Vec::with_capacity(samples.len()),
-        frames: Vec::with_capacity(items.len() * 3 * image_size * image_size),
-        image_size,
-        spec: Vec::new(),
-        spec_shape,
-        foreground: Vec::with_capacity(samples.len() * k_max * text_dim),
-        fg_valid: Vec::with_capacity(samples.len() * k_max),
-        k_max,
-        background: Vec::with_capacity(samples.len() * text_dim),
-        text_dim,
-    };
-    for (sample, item) in samples.iter().zip(items) {
-        if item.spec_shape != spec_shape {
-            bail!(
-                "sample {}: spectrogram of {} is {:?}, the rest of the batch {:?} (all WAVs need one sample rate)",
-                sample.id,
-                sample.audio.display(),
-                item.spec_shape,
-                spec_shape
-            );
+/// Writes a `crop × crop` window of the `h × w` RGB image `src` at a random place into `out`, mirrored with
+/// probability ½ if `flip` (draws: x, y, then the flip).
+fn random_crop<R: Rng>(
+    out: &mut [u8],
+    src: &[u8],
+    (h, w): (usize, usize),
+    crop: u32,
+    flip: bool,
+    rng: &mut R,
+) {
+    let c = crop as usize;
+    let x = rng.gen_range(0..=w - c);
+    let y = rng.gen_range(0..=h - c);
+    let mirrored = flip && rng.gen_bool(0.5);
+    for (r, dst) in out.chunks_exact_mut(c * 3).enumerate() {
+        let row = y + r;
+        let line = &src[(row * w + x) * 3..(row * w + x + c) * 3];
+        if mirrored {
+            for (d, px) in dst.chunks_exact_mut(3).zip(line.chunks_exact(3).rev()) {
+                d.copy_from_slice(px);
+            }
+        } else {
+            dst.copy_from_slice(line);
         }
-        batch.ids.push(sample.id.clone());
-        batch.frames.extend_from_slice(&item.frame);
-        batch.spec.extend_from_slice(&item.spec);
-        for k in 0..k_max {
-            match sample.foreground.get(k) {
-                Some(v) => {
-                    batch.foreground.extend_from_slice(v);
-                    batch.fg_valid.push(true);
-                }
-                None => {
-                    batch.foreground.extend(std::iter::repeat_n(0.0, text_dim));
-                    batch.fg_valid.push(false);
+    }
+}
+
+impl Batch {
+    /// A batch of `samples` with its text vectors filled in and zeroed frame and spectrogram buffers of the
+    /// right size.
+    fn with_texts(
+        step: usize,
+        samples: &[&TrainSample],
+        image_size: usize,
+        spec_shape: (usize, usize),
+    ) -> Batch {
+        let b = samples.len();
+        let k_max = samples
+            .iter()
+            .map(|s| s.foreground.len())
+            .max()
+            .unwrap_or(1);
+        let text_dim = samples.first().map_or(0, |s| s.background.len());
+        let mut batch = Batch {
+            step,
+            ids: samples.iter().map(|s| s.id.clone()).collect(),
+            frames: vec![0; b * image_size * image_size * 3],
+            image_size,
+            spec: vec![0; b * spec_shape.0 * spec_shape.1 * 4],
+            spec_shape,
+            foreground: Vec::with_capacity(b * k_max * text_dim),
+            fg_valid: Vec::with_capacity(b * k_max),
+            k_max,
+            background: Vec::with_capacity(b * text_dim),
+            text_dim,
+        };
+        for sample in samples {
+            for k in 0..k_max {
+                match sample.foreground.get(k) {
+                    Some(v) => {
+                        batch.foreground.extend_from_slice(v);
+                        batch.fg_valid.push(true);
+                    }
+                    None => {
+                        batch.foreground.extend(std::iter::repeat_n(0.0, text_dim));
+                        batch.fg_valid.push(false);
+                    }
                 }
             }
+            batch.background.extend_from_slice(&sample.background);
         }
-        batch.background.extend_from_slice(&sample.background);
+        batch
     }
-    Ok(batch)
 }
 
 /// Batches of a run, produced on a background thread; iterate to receive them in step order.
@@ -225,9 +345,10 @@ pub struct BatchLoader {
 }
 
 impl BatchLoader {
-    /// Starts building the batches of `plan` (`(step, sample indices)` in order).
+    /// Starts building the batches of `plan` (`(step, sample indices)` in order) from `source`.
     pub fn spawn(
         samples: Arc<Vec<TrainSample>>,
+        source: Source,
         plan: Vec<(usize, Vec<usize>)>,
         settings: LoaderSettings,
     ) -> Result<Self> {
@@ -237,23 +358,12 @@ impl BatchLoader {
             .thread_name(|i| format!("oassl-loader-{i}"))
             .build()
             .context("starting the data-loading threads")?;
-        let image_size = match settings.transform {
-            FrameTransform::Train { crop, .. } => crop,
-            FrameTransform::Test { size } => size,
-        } as usize;
         let handle = std::thread::Builder::new()
             .name("oassl-batches".into())
             .spawn(move || {
                 for (step, indices) in plan {
-                    let picked: Vec<&TrainSample> = indices.iter().map(|&i| &samples[i]).collect();
-                    let items = pool.install(|| {
-                        picked
-                            .par_iter()
-                            .enumerate()
-                            .map(|(pos, s)| load_train_item(s, &settings, step, pos))
-                            .collect::<Result<Vec<_>>>()
-                    });
-                    let batch = items.and_then(|items| assemble(step, &picked, items, image_size));
+                    let batch =
+                        pool.install(|| load_batch(&samples, &indices, &source, &settings, step));
                     let failed = batch.is_err();
                     if tx.send(batch).is_err() || failed {
                         return;
@@ -352,6 +462,19 @@ pub fn eval_tensors(items: &[EvalItem], size: u32, device: Device) -> Result<(Te
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_normalised_on_the_device_equal_the_host_normalisation() {
+        let img =
+            image::RgbImage::from_fn(5, 5, |x, y| image::Rgb([(x * 50) as u8, (y * 60) as u8, 7]));
+        let host = super::super::frames::normalise(&img);
+        let device = normalised_frames(img.as_raw(), [1, 5, 5], Device::Cpu).unwrap();
+        let device = Vec::<f32>::try_from(device.flatten(0, -1)).unwrap();
+        assert_eq!(
+            host.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            device.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn epoch_order_is_a_seeded_permutation() {

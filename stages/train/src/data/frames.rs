@@ -50,11 +50,8 @@ pub fn frame_tensor_data<R: Rng>(
     let out = match transform {
         FrameTransform::Test { size } => imageops::resize(img, size, size, FilterType::CatmullRom),
         FrameTransform::Train { resize, crop, flip } => {
-            let (w, h) = img.dimensions();
-            let scale = resize as f64 / w.min(h).max(1) as f64;
-            let nw = ((w as f64 * scale).round() as u32).max(crop);
-            let nh = ((h as f64 * scale).round() as u32).max(crop);
-            let resized = imageops::resize(img, nw, nh, FilterType::CatmullRom);
+            let resized = super::decoded_cache::train_resize(img, resize, crop);
+            let (nw, nh) = resized.dimensions();
             let x = rng.gen_range(0..=nw - crop);
             let y = rng.gen_range(0..=nh - crop);
             let mut cropped = imageops::crop_imm(&resized, x, y, crop, crop).to_image();

@@ -4,17 +4,19 @@
 //! - [`samples`]: manifest rows joined with their text vectors, validated;
 //! - [`frames`]: frame decoding, augmentation, ImageNet normalisation;
 //! - [`audio_clip`]: WAV → log spectrogram;
+//! - [`decoded_cache`]: every clip decoded once per set of inputs, memory-mapped for the epochs;
 //! - [`batch`]: batch buffers and the bounded-channel loader.
 
 pub mod audio_clip;
 pub mod batch;
+pub mod decoded_cache;
 pub mod frames;
 pub mod samples;
 
 pub use audio_clip::{audio_input, AudioInput, AudioWindow};
 pub use batch::{
     epoch_order, eval_tensors, load_eval_item, Batch, BatchLoader, BatchTensors, EvalItem,
-    LoaderSettings,
+    LoaderSettings, Source,
 };
 pub use frames::FrameTransform;
 pub use samples::{training_set, SkippedSample, TrainSample, TrainSet};

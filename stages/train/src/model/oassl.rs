@@ -68,7 +68,7 @@ pub struct Outputs {
 
 impl Outputs {
     /// Marks which of the K foreground captions are real (see [`Outputs::fg_valid`]). Every sample needs at
-    /// least one.
+    /// least one; a mask on the host is checked here, one already on a device is the caller's to check.
     pub fn with_fg_valid(mut self, mask: Tensor) -> Result<Self> {
         let k = self.fg_refs.size();
         expect_dims(
@@ -77,12 +77,16 @@ impl Outputs {
             &mask,
             &[Some(k[0]), Some(k[1])],
         )?;
-        let mask = mask.to_kind(Kind::Bool).to_device(self.fg_refs.device());
-        let min_per_sample = mask
-            .to_kind(Kind::Int64)
-            .sum_dim_intlist(1i64, false, None::<Kind>)
-            .min();
-        if i64::try_from(min_per_sample)? < 1 {
+        // Checked where the mask is still on the host: reading it back from a GPU would stall the step.
+        let on_host = mask.device() == tch::Device::Cpu;
+        let mask = mask.to_kind(Kind::Bool);
+        if on_host
+            && i64::try_from(
+                mask.to_kind(Kind::Int64)
+                    .sum_dim_intlist(1i64, false, None::<Kind>)
+                    .min(),
+            )? < 1
+        {
             return Err(TrainError::Shape {
                 op: "Outputs::with_fg_valid",
                 input: "mask",
@@ -90,7 +94,7 @@ impl Outputs {
                 actual: k[..2].to_vec(),
             });
         }
-        self.fg_valid = Some(mask);
+        self.fg_valid = Some(mask.to_device(self.fg_refs.device()));
         Ok(self)
     }
 }

@@ -16,10 +16,11 @@
 pub mod adam;
 pub mod checkpoint;
 pub mod loss_curve;
+pub mod pending_steps;
 pub mod settings;
 pub mod step_log;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,11 +38,13 @@ use oassl_pipeline::tables::read_sample_texts;
 use oassl_pipeline::Layout;
 
 use crate::data::batch::LoaderSettings;
-use crate::data::{epoch_order, training_set, BatchLoader, FrameTransform};
+use crate::data::decoded_cache::{CacheParams, CacheState, DecodedCache};
+use crate::data::{epoch_order, training_set, BatchLoader, FrameTransform, Source, TrainSample};
 use crate::loss;
 use crate::model::{load_torchvision_trunk, ModelConfig, OasslModel};
 use adam::{Adam, AdamParams};
 use checkpoint::{CheckpointState, Checkpoints};
+use pending_steps::{PendingSteps, StepTimes};
 use step_log::StepRow;
 
 /// Options of one run (command-line flags).
@@ -168,6 +171,10 @@ impl TrainFiles {
     pub fn curve(&self) -> PathBuf {
         self.dir.join("loss_curve.png")
     }
+    /// The decoded-data cache folder.
+    pub fn decoded(&self) -> PathBuf {
+        self.dir.join("decoded")
+    }
     /// The stage lock, written last.
     pub fn lock(&self) -> PathBuf {
         self.dir.join("stage.lock.json")
@@ -189,8 +196,12 @@ fn bar(total: usize, start: usize) -> ProgressBar {
     bar
 }
 
-fn value(t: &tch::Tensor) -> Result<f64> {
-    Ok(f64::try_from(t.to_kind(tch::Kind::Double))?)
+/// The newest checkpoint, as the non-finite-loss error names it.
+fn last_good_text(last_good: &Option<CheckpointState>) -> String {
+    match last_good {
+        Some(s) => format!("{} (step {})", s.model_file.display(), s.step),
+        None => "none (no checkpoint was written yet)".to_string(),
+    }
 }
 
 /// Runs stage three.
@@ -349,9 +360,11 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
             (step, order[offset..offset + cfg.batch_size].to_vec())
         })
         .collect();
+    let cache = decoded_cache(&files, &set.samples, &digests, cfg)?;
     let samples = Arc::new(set.samples);
     let loader = BatchLoader::spawn(
         samples,
+        Source::Cache(Arc::new(cache)),
         plan,
         LoaderSettings {
             transform: FrameTransform::Train {
@@ -381,11 +394,17 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         optim_file: PathBuf::new(),
     };
     let run_started = Instant::now();
-    let mut tick = Instant::now();
     let mut trained = 0usize;
     let mut step = start_step;
+    let mut pending = PendingSteps::default();
+    let mut waited = Instant::now();
     for batch in loader {
         let batch = batch?;
+        let mut times = StepTimes {
+            loader: waited.elapsed().as_secs_f64(),
+            ..StepTimes::default()
+        };
+        let phase = Instant::now();
         let t = batch.tensors(device)?;
         let outputs = tch::autocast(autocast, || {
             model.forward(&t.frames, &t.spec, &t.foreground, &t.background, true)
@@ -395,62 +414,42 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
             None => outputs,
         };
         let terms = loss::total(&outputs, &loss_cfg, method)?;
-        let vals = [
-            value(&terms.total)?,
-            value(&terms.base)?,
-            value(&terms.lvs)?,
-            value(&terms.osc)?,
-            value(&terms.oca)?,
-            value(&terms.ori)?,
-        ];
-        if vals.iter().any(|v| !v.is_finite()) {
-            progress.abandon();
-            let good = match &last_good {
-                Some(s) => format!("{} (step {})", s.model_file.display(), s.step),
-                None => "none (no checkpoint was written yet)".to_string(),
-            };
-            bail!(
-                "step {}: the loss is not finite: total {}, base {}, lvs {}, osc {}, oca {}, ori {}; last good checkpoint: {good}",
-                batch.step + 1,
-                vals[0], vals[1], vals[2], vals[3], vals[4], vals[5]
-            );
-        }
+        times.forward = phase.elapsed().as_secs_f64();
+        let phase = Instant::now();
         adam.zero_grad();
         if autocast {
             (&terms.total * adam.loss_scale).backward();
         } else {
             terms.total.backward();
         }
+        times.backward = phase.elapsed().as_secs_f64();
+        let phase = Instant::now();
         let applied = adam.step(autocast)?;
-        if device.is_cuda() {
-            tch::Cuda::synchronize(0);
-        }
-        let seconds = tick.elapsed().as_secs_f64();
-        tick = Instant::now();
+        times.optimizer = phase.elapsed().as_secs_f64();
         step = batch.step + 1;
         trained += 1;
-        let samples_per_s = batch.len() as f64 / seconds.max(1e-9);
-        rows.push(StepRow {
-            step,
-            epoch: batch.step / steps_per_epoch,
-            total: vals[0],
-            base: vals[1],
-            lvs: vals[2],
-            osc: vals[3],
-            oca: vals[4],
-            ori: vals[5],
-            samples_per_s,
-            applied,
-        });
+        let epoch = batch.step / steps_per_epoch;
+        pending.push((step, epoch), &terms, times, applied, batch.len());
+        let checkpoint_due = step % cfg.checkpoint_every == 0 && step < total_steps;
+        if step % cfg.log_every == 0 || checkpoint_due || step == end_step {
+            // The step's one host synchronisation: a checkpoint is never written after an unread loss.
+            if let Err(e) = pending.flush(&mut rows, &last_good_text(&last_good)) {
+                progress.abandon();
+                return Err(e);
+            }
+            if let Some(r) = rows.last() {
+                progress.set_message(format!(
+                    "loss {:.4} | {:.1} samples/s",
+                    r.total, r.samples_per_s
+                ));
+            }
+        }
         progress.set_position(step as u64);
-        progress.set_message(format!(
-            "loss {:.4} | {samples_per_s:.1} samples/s",
-            vals[0]
-        ));
-        if step % cfg.checkpoint_every == 0 && step < total_steps {
+        if checkpoint_due {
             last_good = Some(checkpoints.save(&vs, &adam, state_at(step, &adam))?);
             step_log::write_rows(&files.steps(), &rows)?;
         }
+        waited = Instant::now();
     }
     progress.finish_and_clear();
     let elapsed = run_started.elapsed().as_secs_f64();
@@ -518,6 +517,45 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
     lock.write(&lock_path)?;
     summary.model = files.model();
     Ok(summary)
+}
+
+/// Opens (or first builds) the decoded-data cache of the training set; `digests` holds the content hash of every
+/// frame and WAV.
+fn decoded_cache(
+    files: &TrainFiles,
+    samples: &[TrainSample],
+    digests: &[FileDigest],
+    cfg: &TrainConfig,
+) -> Result<DecodedCache> {
+    let hash_of: HashMap<&Path, &str> = digests
+        .iter()
+        .map(|d| (d.path.as_path(), d.hash.as_str()))
+        .collect();
+    let content: Vec<(String, String, String)> = samples
+        .iter()
+        .map(|s| {
+            let hash = |p: &PathBuf| hash_of.get(p.as_path()).copied().unwrap_or("").to_string();
+            (s.id.to_string(), hash(&s.frame), hash(&s.audio))
+        })
+        .collect();
+    let params = CacheParams {
+        resize: cfg.resize_before_crop(),
+        crop: cfg.image_size,
+        audio_seconds: cfg.audio_seconds,
+    };
+    let key = DecodedCache::key(&content, &params);
+    let started = Instant::now();
+    let (cache, state) =
+        DecodedCache::open_or_build(&files.decoded(), samples, &key, &params, cfg.workers)?;
+    match state {
+        CacheState::Reused => tracing::info!("train: decoded cache reused ({} clips)", cache.len()),
+        CacheState::Built(why) => tracing::info!(
+            "train: decoded cache built ({} clips, {:.1} s): {why}",
+            cache.len(),
+            started.elapsed().as_secs_f64()
+        ),
+    }
+    Ok(cache)
 }
 
 /// The newest checkpoint of a run that did not finish: one the stage lock does not record as the end of the

@@ -61,6 +61,7 @@ pub fn result_relevant(cfg: &TrainConfig) -> TrainConfig {
         prefetch: 0,
         torch_threads: 0,
         checkpoint_every: 0,
+        log_every: 0,
         ..cfg.clone()
     }
 }

@@ -31,6 +31,18 @@ pub struct StepRow {
     pub samples_per_s: f64,
     /// Whether the update was applied (false when the fp16 scaler skipped it).
     pub applied: bool,
+    /// Seconds waiting for the batch (see [`super::pending_steps::StepTimes`]; 0 in logs that predate it).
+    #[serde(default)]
+    pub loader_s: f64,
+    /// Seconds of batch upload, forward pass and loss.
+    #[serde(default)]
+    pub forward_s: f64,
+    /// Seconds of the backward pass.
+    #[serde(default)]
+    pub backward_s: f64,
+    /// Seconds of the optimizer step.
+    #[serde(default)]
+    pub optimizer_s: f64,
 }
 
 /// Reads the rows written so far (none when the file is missing).
@@ -78,6 +90,10 @@ mod tests {
             ori: 2.5,
             samples_per_s: 3.0,
             applied: true,
+            loader_s: 0.125,
+            forward_s: 0.25,
+            backward_s: 0.5,
+            optimizer_s: 0.0625,
         }];
         write_rows(&path, &rows).unwrap();
         assert_eq!(read_rows(&path).unwrap(), rows);
