@@ -82,8 +82,9 @@ pub fn total(outputs: &Outputs, cfg: &LossConfig, method: Method) -> Result<Loss
     };
     let (osc, sources_per_sample) = if use_osc {
         let ioi = iterative_object_identification(visual, &outputs.audio, &cfg.ioi())?;
-        let counts = (0..ioi.groups.len()).map(|i| ioi.num_sources(i)).collect();
-        (object_similarity_clustering(&ioi)?, counts)
+        let osc = object_similarity_clustering(&ioi)?;
+        // One copy of the [B, T] labels, after the loss is queued.
+        (osc, ioi.source_counts()?)
     } else {
         (zero(), Vec::new())
     };

@@ -271,12 +271,14 @@ impl OasslModel {
         let audio = self.encode_audio(spec, false)?;
         let single = sound_map(&visual, &audio)?;
         let objects = iterative_object_identification(&visual, &audio, ioi)?;
-        Ok((0..f[0])
-            .map(|i| SampleMaps {
-                single: single.get(i),
-                objects: objects.object_maps(i as usize),
+        (0..f[0])
+            .map(|i| {
+                Ok(SampleMaps {
+                    single: single.get(i),
+                    objects: objects.object_maps(i as usize)?,
+                })
             })
-            .collect())
+            .collect()
     }
 }
 
