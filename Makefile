@@ -13,7 +13,7 @@ CARGO ?= cargo
 OASSL := target/release/oassl
 RUN := $(OASSL) --config $(CONFIG)
 
-.PHONY: setup build build-gpu data captions embed pretrain train eval demo report cost test test-suite soak soak-run bench-run lint fmt bench clean-data
+.PHONY: setup build build-gpu data captions embed pretrain train eval demo report cost test test-suite soak soak-run bench-run bench-gpu lint fmt bench clean-data
 
 ## setup: apt packages, .venv with torch 2.11.0 (libtorch), MiniLM weights (idempotent)
 setup:
@@ -93,6 +93,10 @@ bench: build
 
 bench-run:
 	./bench/run.sh
+
+## bench-gpu: stage three on one GPU (train samples/s fp32/fp16, peak memory, inference) beside PyTorch; ARGS=--cpu for the small CPU form
+bench-gpu:
+	./bench/gpu.sh $(ARGS)
 
 ## lint: formatting and clippy, warnings are errors
 lint:

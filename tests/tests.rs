@@ -3,6 +3,7 @@
 mod captions_cli;
 mod common;
 mod embed_cli;
+mod gpu_bench;
 mod import_cli;
 mod score_maps_cli;
 mod soak;

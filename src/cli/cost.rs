@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use oassl_captions::journal::{load_index, CaptionStatus};
-use oassl_train::cost::{markdown, measure, CostRow, CostSettings, Phase};
+use oassl_train::cost::{markdown, measure, CostRow, CostSettings, Phase, Precision};
 use oassl_train::stage::settings;
 
 #[derive(Debug, Args)]
@@ -38,6 +38,16 @@ pub struct CostArgs {
     /// Width of the text vectors (384: all-MiniLM-L6-v2).
     #[arg(long, default_value_t = 384)]
     pub text_dim: i64,
+    /// Arithmetic of the training forward pass: fp32, fp16 (CUDA autocast with loss scaling) or bf16 (both
+    /// trunks in bf16 with f32 weights; CPU or CUDA).
+    #[arg(long, default_value = "fp32")]
+    pub precision: Precision,
+    /// Channels-last activations in both trunks.
+    #[arg(long)]
+    pub channels_last: bool,
+    /// Images per inference call.
+    #[arg(long, default_value_t = 1)]
+    pub infer_batch: usize,
     /// Run one phase in this process and print its row as JSON (what the parent runs in each child).
     #[arg(long, hide = true)]
     pub measure: Option<String>,
@@ -58,6 +68,9 @@ fn settings_of(
         warmup: args.warmup,
         iterations: args.iterations,
         loss: settings::loss_config(&train.loss)?,
+        precision: args.precision,
+        channels_last: args.channels_last,
+        infer_batch: args.infer_batch,
     })
 }
 
@@ -80,6 +93,11 @@ pub fn run(config: &Path, args: CostArgs) -> Result<ExitCode> {
     let s = settings_of(&loaded, &args)?;
     let device = settings::device(&loaded.config.train.device, "train")?;
     if let Some(phase) = &args.measure {
+        // The same thread count the training loop uses, so the step is timed as `oassl train` runs it.
+        let threads = loaded.config.train.torch_threads;
+        if threads > 0 {
+            tch::set_num_threads(threads as i32);
+        }
         let row = measure(Phase::parse(phase)?, &s, device)?;
         println!("{}", serde_json::to_string(&row)?);
         return Ok(ExitCode::SUCCESS);
@@ -102,6 +120,9 @@ pub fn run(config: &Path, args: CostArgs) -> Result<ExitCode> {
             .args(["--batch-size", &s.batch_size.to_string()])
             .args(["--k", &args.k.to_string()])
             .args(["--text-dim", &args.text_dim.to_string()])
+            .args(["--precision", &args.precision.to_string()])
+            .args(["--infer-batch", &args.infer_batch.to_string()])
+            .args(args.channels_last.then_some("--channels-last"))
             .output()
             .with_context(|| format!("running {}", exe.display()))?;
         if !out.status.success() {
@@ -126,8 +147,8 @@ pub fn run(config: &Path, args: CostArgs) -> Result<ExitCode> {
         ));
     }
     table.push_str(&format!(
-        "Inputs: {} px frames, {} s of audio, K = {}, D = {}; {} timed iterations after {} warm-up.\n",
-        s.image_size, s.audio_seconds, s.k, s.text_dim, s.iterations, s.warmup
+        "Inputs: {} px frames, {} s of audio, K = {}, D = {}, output stride {}; {} timed iterations after {} warm-up; {} torch threads.\n",
+        s.image_size, s.audio_seconds, s.k, s.text_dim, s.visual_output_stride, s.iterations, s.warmup, tch::get_num_threads()
     ));
     let dir = layout.stage_dir("cost");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

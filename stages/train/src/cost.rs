@@ -7,6 +7,8 @@
 //! (`VmHWM`), on CUDA the memory `nvidia-smi` reports for the process (the caching allocator keeps its peak
 //! reservation, so reading it after the timed steps gives the peak, CUDA context included).
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -16,6 +18,7 @@ use tch::{nn, Device, Kind, Tensor};
 use crate::audio::spectrogram::SpectrogramConfig;
 use crate::loss::{self, LossConfig, Method};
 use crate::model::ioi::IoiConfig;
+use crate::model::resnet::Compute;
 use crate::model::{ModelConfig, OasslModel};
 use crate::stage::adam::{Adam, AdamParams};
 
@@ -51,6 +54,129 @@ impl Phase {
     }
 }
 
+/// Arithmetic of the training step's forward pass. The losses always run in f32 (`crate::loss::total` widens
+/// its inputs) and the weights and Adam state stay f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Everything in f32.
+    #[default]
+    Fp32,
+    /// CUDA autocast (f16) with dynamic loss scaling, as `[train] autocast = true` trains.
+    Fp16,
+    /// Both trunks in bf16 with f32 weights cast at use (see [`Compute`]); runs on CPU and CUDA, no loss
+    /// scaling (bf16 has f32's exponent range).
+    Bf16,
+}
+
+impl Precision {
+    /// The initial loss scale: 65536 for f16 (the value the training loop starts from), 1 otherwise.
+    pub fn initial_loss_scale(self) -> f64 {
+        match self {
+            Precision::Fp16 => 65536.0,
+            _ => 1.0,
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::Fp32 => "fp32",
+            Precision::Fp16 => "fp16",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
+
+impl FromStr for Precision {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "fp32" => Ok(Precision::Fp32),
+            "fp16" => Ok(Precision::Fp16),
+            "bf16" => Ok(Precision::Bf16),
+            _ => bail!("unknown precision {s:?}: expected fp32, fp16 or bf16"),
+        }
+    }
+}
+
+/// Random inputs of one batch at the configured shapes.
+pub struct StepInputs {
+    /// `[B, 3, S, S]`.
+    pub frames: Tensor,
+    /// `[B, 1, F, T]`.
+    pub audio: Tensor,
+    /// `[B, K, D]`.
+    pub fg: Tensor,
+    /// `[B, D]`.
+    pub bg: Tensor,
+}
+
+impl StepInputs {
+    /// Standard-normal inputs of batch `batch` with the shapes of `s` on `device`.
+    pub fn random(s: &CostSettings, batch: i64, device: Device) -> Self {
+        let side = i64::from(s.image_size);
+        let spec = SpectrogramConfig::default();
+        let frames_t = spec.n_frames((s.audio_seconds * spec.sample_rate).round() as usize) as i64;
+        let bins = (spec.window_len / 2 + 1) as i64;
+        let opts = (Kind::Float, device);
+        Self {
+            frames: Tensor::randn([batch, 3, side, side], opts),
+            audio: Tensor::randn([batch, 1, bins, frames_t], opts),
+            fg: Tensor::randn([batch, s.k, s.text_dim], opts),
+            bg: Tensor::randn([batch, s.text_dim], opts),
+        }
+    }
+}
+
+/// The model of a measurement, built as `s` says (random weights, seed 0), with its variables.
+pub fn build_model(s: &CostSettings, device: Device) -> Result<(nn::VarStore, OasslModel)> {
+    if s.precision == Precision::Fp16 && !device.is_cuda() {
+        bail!("cost: fp16 runs under CUDA autocast only; use bf16 on CPU");
+    }
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(device);
+    let mut model = OasslModel::new(
+        vs.root(),
+        &ModelConfig {
+            text_dim: s.text_dim,
+            visual_output_stride: s.visual_output_stride,
+            ..ModelConfig::default()
+        },
+    )?;
+    model.set_compute(Compute {
+        kind: (s.precision == Precision::Bf16).then_some(Kind::BFloat16),
+        channels_last: s.channels_last,
+    });
+    Ok((vs, model))
+}
+
+/// One training step the way the training loop takes it: forward (under CUDA autocast for fp16), the losses
+/// of `method`, backward of the (scaled, for fp16) total, Adam. Returns the unscaled total, detached.
+pub fn train_step(
+    model: &OasslModel,
+    adam: &mut Adam,
+    x: &StepInputs,
+    loss_cfg: &LossConfig,
+    method: Method,
+    precision: Precision,
+) -> Result<Tensor> {
+    let fp16 = precision == Precision::Fp16;
+    let out = tch::autocast(fp16, || {
+        model.forward(&x.frames, &x.audio, &x.fg, &x.bg, true)
+    })?;
+    let terms = loss::total(&out, loss_cfg, method)?;
+    adam.zero_grad();
+    if fp16 {
+        (&terms.total * adam.loss_scale).backward();
+    } else {
+        terms.total.backward();
+    }
+    adam.step(fp16)?;
+    Ok(terms.total.detach())
+}
+
 /// Shapes and repetitions of a measurement.
 #[derive(Debug, Clone, Serialize)]
 pub struct CostSettings {
@@ -72,6 +198,12 @@ pub struct CostSettings {
     pub iterations: usize,
     /// The loss constants.
     pub loss: LossConfig,
+    /// Arithmetic of the training forward pass (inference always runs in f32).
+    pub precision: Precision,
+    /// Channels-last activations in both trunks.
+    pub channels_last: bool,
+    /// Images per inference call.
+    pub infer_batch: usize,
 }
 
 /// One measured row.
@@ -93,6 +225,12 @@ pub struct CostRow {
     pub memory_kind: String,
     /// Trainable parameters of the network.
     pub parameters: i64,
+    /// Arithmetic of the forward pass (rows of older runs are f32).
+    #[serde(default)]
+    pub precision: Precision,
+    /// Whether the trunks ran on channels-last activations.
+    #[serde(default)]
+    pub channels_last: bool,
 }
 
 /// Runs one phase in this process and returns its row.
@@ -100,19 +238,21 @@ pub fn measure(phase: Phase, s: &CostSettings, device: Device) -> Result<CostRow
     if s.iterations == 0 {
         bail!("cost: iterations must be >= 1");
     }
-    tch::manual_seed(0);
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
-    let vs = nn::VarStore::new(device);
-    let model = OasslModel::new(
-        vs.root(),
-        &ModelConfig {
-            text_dim: s.text_dim,
-            visual_output_stride: s.visual_output_stride,
-            ..ModelConfig::default()
-        },
-    )?;
+    let (precision, s) = match phase {
+        Phase::Train(_) => (s.precision, s.clone()),
+        // Inference is measured in f32: the trained model is evaluated that way.
+        Phase::Infer => (
+            Precision::Fp32,
+            CostSettings {
+                precision: Precision::Fp32,
+                ..s.clone()
+            },
+        ),
+    };
+    let (vs, model) = build_model(&s, device)?;
     let parameters: i64 = vs
         .trainable_variables()
         .iter()
@@ -121,17 +261,9 @@ pub fn measure(phase: Phase, s: &CostSettings, device: Device) -> Result<CostRow
         .sum();
     let batch = match phase {
         Phase::Train(_) => s.batch_size.max(1) as i64,
-        Phase::Infer => 1,
+        Phase::Infer => s.infer_batch.max(1) as i64,
     };
-    let side = i64::from(s.image_size);
-    let spec = SpectrogramConfig::default();
-    let frames_t = spec.n_frames((s.audio_seconds * spec.sample_rate).round() as usize) as i64;
-    let bins = (spec.window_len / 2 + 1) as i64;
-    let opts = (Kind::Float, device);
-    let frames = Tensor::randn([batch, 3, side, side], opts);
-    let audio = Tensor::randn([batch, 1, bins, frames_t], opts);
-    let fg = Tensor::randn([batch, s.k, s.text_dim], opts);
-    let bg = Tensor::randn([batch, s.text_dim], opts);
+    let x = StepInputs::random(&s, batch, device);
     let sync = || {
         if let Device::Cuda(i) = device {
             tch::Cuda::synchronize(i as i64);
@@ -139,24 +271,20 @@ pub fn measure(phase: Phase, s: &CostSettings, device: Device) -> Result<CostRow
     };
     let seconds = match phase {
         Phase::Train(method) => {
-            let mut adam = Adam::new(&vs, AdamParams::default(), 1.0);
+            let mut adam = Adam::new(&vs, AdamParams::default(), precision.initial_loss_scale());
             let mut step = || -> Result<()> {
-                let out = model.forward(&frames, &audio, &fg, &bg, true)?;
-                let terms = loss::total(&out, &s.loss, method)?;
-                adam.zero_grad();
-                terms.total.backward();
-                adam.step(false)?;
+                let _loss = train_step(&model, &mut adam, &x, &s.loss, method, precision)?;
                 Ok(())
             };
-            timed(s, &mut step, &sync)?
+            timed(&s, &mut step, &sync)?
         }
         Phase::Infer => {
             let ioi: IoiConfig = s.loss.ioi();
             let mut step = || -> Result<()> {
-                model.infer_maps(&frames, &audio, &ioi)?;
+                model.infer_maps(&x.frames, &x.audio, &ioi)?;
                 Ok(())
             };
-            timed(s, &mut step, &sync)?
+            timed(&s, &mut step, &sync)?
         }
     };
     let (peak_memory_bytes, memory_kind) = peak_memory(device);
@@ -169,6 +297,8 @@ pub fn measure(phase: Phase, s: &CostSettings, device: Device) -> Result<CostRow
         peak_memory_bytes,
         memory_kind,
         parameters,
+        precision,
+        channels_last: s.channels_last,
     })
 }
 
@@ -262,9 +392,16 @@ pub fn markdown(rows: &[CostRow], mllm_seconds_per_image: Option<f64>) -> String
         ));
     }
     for r in rows {
+        let mut phase = r.phase.clone();
+        if r.precision != Precision::Fp32 {
+            phase.push_str(&format!(" {}", r.precision));
+        }
+        if r.channels_last {
+            phase.push_str(" channels-last");
+        }
         s.push_str(&format!(
             "| {} | {} | {} | {:.3} | {:.4} | {} | {:.2} M |\n",
-            r.phase,
+            phase,
             r.device,
             r.batch_size,
             r.seconds_per_iter,
@@ -306,6 +443,91 @@ mod tests {
         assert!(parse_process_memory(smi, 7).is_err());
     }
 
+    fn tiny(precision: Precision, channels_last: bool) -> CostSettings {
+        CostSettings {
+            batch_size: 4,
+            image_size: 64,
+            audio_seconds: 0.25,
+            text_dim: 8,
+            visual_output_stride: 16,
+            k: 2,
+            warmup: 0,
+            iterations: 1,
+            loss: LossConfig::default(),
+            precision,
+            channels_last,
+            infer_batch: 1,
+        }
+    }
+
+    #[test]
+    fn bf16_training_steps_on_cpu_give_finite_losses_and_move_the_weights() {
+        let s = tiny(Precision::Bf16, false);
+        let (vs, model) = build_model(&s, Device::Cpu).unwrap();
+        let names = [
+            "visual.layer4.1.conv2.weight",
+            "audio.conv1.weight",
+            "text_proj.weight",
+        ];
+        let before: Vec<Tensor> = names.iter().map(|n| vs.variables()[*n].copy()).collect();
+        let mut adam = Adam::new(
+            &vs,
+            AdamParams::default(),
+            Precision::Bf16.initial_loss_scale(),
+        );
+        let x = StepInputs::random(&s, 4, Device::Cpu);
+        let out = model
+            .forward(&x.frames, &x.audio, &x.fg, &x.bg, true)
+            .unwrap();
+        assert_eq!(out.visual.kind(), Kind::BFloat16);
+        assert_eq!(out.audio.kind(), Kind::BFloat16);
+        for step in 0..3 {
+            let loss =
+                train_step(&model, &mut adam, &x, &s.loss, Method::Oassl, s.precision).unwrap();
+            assert_eq!(loss.kind(), Kind::Float);
+            let v = f64::try_from(&loss).unwrap();
+            assert!(v.is_finite(), "step {step}: loss {v}");
+        }
+        assert_eq!(adam.t, 3);
+        let vars = vs.variables();
+        for (name, old) in names.iter().zip(&before) {
+            let now = &vars[*name];
+            // The f32 master weights take the updates.
+            assert_eq!(now.kind(), Kind::Float, "{name}");
+            let moved = f64::try_from((now - old).abs().max()).unwrap();
+            assert!(moved > 0.0, "{name} did not change");
+        }
+    }
+
+    #[test]
+    fn fp16_is_refused_on_cpu() {
+        let err = build_model(&tiny(Precision::Fp16, false), Device::Cpu).unwrap_err();
+        assert!(err.to_string().contains("bf16"), "{err}");
+        assert_eq!("bf16".parse::<Precision>().unwrap(), Precision::Bf16);
+        assert!("fp8".parse::<Precision>().is_err());
+    }
+
+    #[test]
+    fn channels_last_gives_the_same_features() {
+        let s = tiny(Precision::Fp32, false);
+        let (_vs, mut model) = build_model(&s, Device::Cpu).unwrap();
+        let x = StepInputs::random(&s, 2, Device::Cpu);
+        let plain = model
+            .forward(&x.frames, &x.audio, &x.fg, &x.bg, false)
+            .unwrap();
+        model.set_compute(Compute {
+            kind: None,
+            channels_last: true,
+        });
+        let nhwc = model
+            .forward(&x.frames, &x.audio, &x.fg, &x.bg, false)
+            .unwrap();
+        assert!(nhwc.visual.is_contiguous());
+        for (a, b) in [(&plain.visual, &nhwc.visual), (&plain.audio, &nhwc.audio)] {
+            assert!(a.allclose(b, 1e-4, 1e-5, false));
+        }
+    }
+
     #[test]
     fn a_tiny_measurement_times_and_counts_parameters() {
         let s = CostSettings {
@@ -318,6 +540,9 @@ mod tests {
             warmup: 0,
             iterations: 1,
             loss: LossConfig::default(),
+            precision: Precision::Fp32,
+            channels_last: false,
+            infer_batch: 1,
         };
         let row = measure(Phase::Train(Method::Oassl), &s, Device::Cpu).unwrap();
         assert!(row.seconds_per_iter > 0.0);

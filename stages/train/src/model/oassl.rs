@@ -16,7 +16,7 @@
 use crate::error::{Result, TrainError};
 use crate::model::ioi::{iterative_object_identification, IoiConfig};
 use crate::model::normalize::l2_normalize;
-use crate::model::resnet::{ResNet18, ResNetConfig};
+use crate::model::resnet::{Compute, ResNet18, ResNetConfig};
 use crate::model::sound_map::sound_map;
 use crate::shape::expect_dims;
 use serde::{Deserialize, Serialize};
@@ -178,6 +178,12 @@ impl OasslModel {
         &self.cfg
     }
 
+    /// Sets how both trunks compute (see [`Compute`]); the text projection stays f32 (it is tiny).
+    pub fn set_compute(&mut self, compute: Compute) {
+        self.visual.set_compute(compute);
+        self.audio.set_compute(compute);
+    }
+
     /// `frames [B, 3, H, W]` (ImageNet-normalised) → F_v `[B, 512, H/32, W/32]`, unit length per pixel.
     pub fn encode_visual(&self, frames: &Tensor, train: bool) -> Result<Tensor> {
         expect_dims(
@@ -188,6 +194,15 @@ impl OasslModel {
         )?;
         let trunk = self.visual.forward_t(frames, train)?;
         let features = match &self.visual_proj {
+            // A reduced-precision trunk feeds the f32 projection its own kind, as autocast would.
+            Some(proj) if trunk.kind() != proj.ws.kind() => trunk.conv2d(
+                &proj.ws.to_kind(trunk.kind()),
+                proj.bs.as_ref().map(|b| b.to_kind(trunk.kind())),
+                [1, 1],
+                [0, 0],
+                [1, 1],
+                1,
+            ),
             Some(proj) => trunk.apply(proj),
             None => trunk,
         };

@@ -11,7 +11,7 @@
 use crate::error::{Result, TrainError};
 use crate::shape::expect_dims;
 use tch::nn;
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 const STAGE_WIDTHS: [i64; 4] = [64, 128, 256, 512];
 const BLOCKS_PER_STAGE: usize = 2;
@@ -49,14 +49,43 @@ fn conv_init() -> nn::Init {
     }
 }
 
-fn conv2d(
-    p: nn::Path,
-    c_in: i64,
-    c_out: i64,
-    kernel: i64,
+/// How a trunk computes, beside its weights (which stay f32 either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Compute {
+    /// Reduced-precision kind of the convolutions and BatchNorm activations (`BFloat16`/`Half`), `None` for f32.
+    /// Weights are cast at each use, so gradients reach the f32 weights: what autocast does, done by hand
+    /// because tch 0.24's `autocast` only switches CUDA autocast on.
+    pub kind: Option<Kind>,
+    /// Run the convolutions on channels-last (NHWC-strided) activations.
+    pub channels_last: bool,
+}
+
+/// A bias-free convolution with the geometry needed to call it on a cast weight (`nn::Conv2D` keeps its
+/// config private).
+#[derive(Debug)]
+struct Conv {
+    conv: nn::Conv2D,
     stride: i64,
     padding: i64,
-) -> nn::Conv2D {
+}
+
+impl Conv {
+    fn forward(&self, xs: &Tensor, kind: Option<Kind>) -> Tensor {
+        match kind {
+            None => xs.apply(&self.conv),
+            Some(k) => xs.conv2d(
+                &self.conv.ws.to_kind(k),
+                None::<Tensor>,
+                [self.stride; 2],
+                [self.padding; 2],
+                [1, 1],
+                1,
+            ),
+        }
+    }
+}
+
+fn conv2d(p: nn::Path, c_in: i64, c_out: i64, kernel: i64, stride: i64, padding: i64) -> Conv {
     let cfg = nn::ConvConfig {
         stride,
         padding,
@@ -64,7 +93,17 @@ fn conv2d(
         ws_init: conv_init(),
         ..Default::default()
     };
-    nn::conv2d(p, c_in, c_out, kernel, cfg)
+    Conv {
+        conv: nn::conv2d(p, c_in, c_out, kernel, cfg),
+        stride,
+        padding,
+    }
+}
+
+/// The same values with channels-last strides (tch has no memory-format argument; a contiguous copy of the
+/// NHWC permutation, permuted back, is what `to(memory_format=torch.channels_last)` produces).
+pub fn to_channels_last(xs: &Tensor) -> Tensor {
+    xs.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
 fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
@@ -82,11 +121,11 @@ fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
 /// torchvision's `BasicBlock`: two 3×3 convolutions with a residual connection.
 #[derive(Debug)]
 struct BasicBlock {
-    conv1: nn::Conv2D,
+    conv1: Conv,
     bn1: nn::BatchNorm,
-    conv2: nn::Conv2D,
+    conv2: Conv,
     bn2: nn::BatchNorm,
-    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+    downsample: Option<(Conv, nn::BatchNorm)>,
 }
 
 impl BasicBlock {
@@ -107,15 +146,15 @@ impl BasicBlock {
         }
     }
 
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let ys = xs
-            .apply(&self.conv1)
+    fn forward_t(&self, xs: &Tensor, train: bool, kind: Option<Kind>) -> Tensor {
+        let ys = self
+            .conv1
+            .forward(xs, kind)
             .apply_t(&self.bn1, train)
-            .relu()
-            .apply(&self.conv2)
-            .apply_t(&self.bn2, train);
+            .relu();
+        let ys = self.conv2.forward(&ys, kind).apply_t(&self.bn2, train);
         let shortcut = match &self.downsample {
-            Some((conv, bn)) => xs.apply(conv).apply_t(bn, train),
+            Some((conv, bn)) => conv.forward(xs, kind).apply_t(bn, train),
             None => xs.shallow_clone(),
         };
         (ys + shortcut).relu()
@@ -126,10 +165,11 @@ impl BasicBlock {
 /// `layer4_stride` 1).
 #[derive(Debug)]
 pub struct ResNet18 {
-    conv1: nn::Conv2D,
+    conv1: Conv,
     bn1: nn::BatchNorm,
     stages: Vec<Vec<BasicBlock>>,
     cfg: ResNetConfig,
+    compute: Compute,
 }
 
 impl ResNet18 {
@@ -175,7 +215,18 @@ impl ResNet18 {
             bn1: batch_norm(p / "bn1", 64),
             stages,
             cfg,
+            compute: Compute::default(),
         })
+    }
+
+    /// Sets how later forward passes compute (f32 and contiguous by default).
+    pub fn set_compute(&mut self, compute: Compute) {
+        self.compute = compute;
+    }
+
+    /// How forward passes compute.
+    pub fn compute(&self) -> Compute {
+        self.compute
     }
 
     /// The configuration this trunk was built with.
@@ -200,15 +251,35 @@ impl ResNet18 {
     }
 
     fn trunk(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut ys = xs
-            .apply(&self.conv1)
+        let Compute {
+            kind,
+            channels_last,
+        } = self.compute;
+        let xs = match kind {
+            Some(k) => xs.to_kind(k),
+            None => xs.shallow_clone(),
+        };
+        // Convolutions keep the layout of their input, so converting the input once is enough.
+        let xs = if channels_last {
+            to_channels_last(&xs)
+        } else {
+            xs
+        };
+        let mut ys = self
+            .conv1
+            .forward(&xs, kind)
             .apply_t(&self.bn1, train)
             .relu()
             .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         for block in self.stages.iter().flatten() {
-            ys = block.forward_t(&ys, train);
+            ys = block.forward_t(&ys, train, kind);
         }
-        ys
+        // The losses `view` their inputs, which needs the default layout.
+        if channels_last {
+            ys.contiguous()
+        } else {
+            ys
+        }
     }
 }
 

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Stage three at hardware speed, one command, on a one-GPU host with PyTorch in python3 and no Rust or FFmpeg:
+# a small AVS-Synth (extracted layout, no FFmpeg) -> label captions -> MiniLM embeddings -> short `oassl train`
+# runs per method and precision -> `oassl cost` (step time and peak memory per method, inference at batch 512 and
+# 1) -> the PyTorch reference (bench/reference_step.py) on the same shapes. Prints one markdown table.
+#
+# Usage (repository root or anywhere):  bench/gpu.sh          # CUDA, pipeline.gpu.toml sizes, fp32 and fp16
+#                                       bench/gpu.sh --cpu    # small sizes on CPU, fp32 only (the test form)
+# The binary: OASSL_BIN, else target/release/oassl next to this folder (`cargo build --release
+# --no-default-features` elsewhere, copied with the repository). MiniLM: MINILM_DIR, else
+# data/models/all-MiniLM-L6-v2 (`make setup` puts it there; copy it along). Output: GPU_BENCH_OUT, else
+# bench/out/gpu (its data/ is rebuilt on every run).
+set -euo pipefail
+
+MODE=cuda
+case "${1:-}" in
+  --cpu) MODE=cpu ;;
+  "") ;;
+  *) echo "usage: $0 [--cpu]" >&2; exit 2 ;;
+esac
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${OASSL_BIN:-$ROOT/target/release/oassl}"
+MINILM="${MINILM_DIR:-$ROOT/data/models/all-MiniLM-L6-v2}"
+OUT="${GPU_BENCH_OUT:-$ROOT/bench/out/gpu}"
+PY="${PYTHON:-python3}"
+
+[ -x "$BIN" ] || { echo "gpu.sh: no oassl binary at $BIN (set OASSL_BIN)" >&2; exit 1; }
+[ -f "$MINILM/config.json" ] || { echo "gpu.sh: no MiniLM at $MINILM (set MINILM_DIR or run make setup)" >&2; exit 1; }
+TORCH_DIR="$("$PY" -c 'import torch,os;print(os.path.dirname(torch.__file__))' 2>/dev/null)"
+export LD_LIBRARY_PATH="$TORCH_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+if [ "$MODE" = cuda ]; then
+  # pipeline.gpu.toml's training shapes; 768 training clips = 6 steps of 128 per epoch.
+  DEVICE=cuda SIDE=224 AUDIO_S=3.0 BATCH=128 STRIDE=32 WORKERS=12 EPOCHS=3
+  TRAIN_CLIPS=384 TEST_CLIPS=4 PRETRAIN=16 INFER_BATCH=512 WARMUP=5 ITERATIONS=10
+  PRECISIONS="fp32 fp16"
+else
+  # Small enough for two CPU cores in about two minutes; the same steps as the CUDA form.
+  DEVICE=cpu SIDE=64 AUDIO_S=0.5 BATCH=4 STRIDE=16 WORKERS=2 EPOCHS=1
+  TRAIN_CLIPS=4 TEST_CLIPS=1 PRETRAIN=4 INFER_BATCH=8 WARMUP=1 ITERATIONS=1
+  PRECISIONS="fp32"
+fi
+
+rm -rf "$OUT/data"
+mkdir -p "$OUT"
+LOG="$OUT/gpu.log"
+: > "$LOG"
+
+config() { # METHOD AUTOCAST -> $OUT/pipeline.toml
+  cat > "$OUT/pipeline.toml" <<TOML
+[data]
+root = "$OUT/data"
+
+[synth]
+width = $SIDE
+height = $SIDE
+train_single = $TRAIN_CLIPS
+train_duet = $TRAIN_CLIPS
+test_single = $TEST_CLIPS
+test_duet = $TEST_CLIPS
+pretrain = $PRETRAIN
+
+[embed]
+model_dir = "$MINILM"
+device = "$DEVICE"
+batch_size = 256
+
+[train]
+method = "$1"
+device = "$DEVICE"
+image_size = $SIDE
+audio_seconds = $AUDIO_S
+batch_size = $BATCH
+epochs = $EPOCHS
+learning_rate = 1e-4
+autocast = $2
+checkpoint_every = 1000
+workers = $WORKERS
+freeze_visual = false
+visual_output_stride = $STRIDE
+visual_weights = ""
+TOML
+}
+
+run() { # quiet unless it fails
+  if ! "$@" >> "$LOG" 2>&1; then
+    echo "gpu.sh: failed: $*" >&2
+    tail -n 30 "$LOG" >&2
+    exit 1
+  fi
+}
+
+config oassl false
+run "$BIN" --config "$OUT/pipeline.toml" synth --layout extracted
+run "$BIN" --config "$OUT/pipeline.toml" label-captions --force
+run "$BIN" --config "$OUT/pipeline.toml" embed
+
+RES="$OUT/results"
+rm -rf "$RES"
+mkdir -p "$RES"
+for precision in $PRECISIONS; do
+  autocast=false
+  [ "$precision" = fp16 ] && autocast=true
+  for method in lvs noprior oassl; do
+    echo "gpu.sh: train $method $precision" >&2
+    config "$method" "$autocast"
+    run "$BIN" --config "$OUT/pipeline.toml" train --force
+    cp "$OUT/data/train/steps.csv" "$RES/train_${method}_$precision.csv"
+  done
+  echo "gpu.sh: cost $precision" >&2
+  config oassl false
+  run "$BIN" --config "$OUT/pipeline.toml" cost --phases train:lvs,train:noprior,train:oassl \
+    --precision "$precision" --warmup "$WARMUP" --iterations "$ITERATIONS"
+  cp "$OUT/data/cost/cost.json" "$RES/cost_$precision.json"
+  echo "gpu.sh: PyTorch reference $precision" >&2
+  "$PY" "$ROOT/bench/reference_step.py" --device "$DEVICE" --precision "$precision" --batch-size "$BATCH" \
+    --image-size "$SIDE" --audio-seconds "$AUDIO_S" --visual-output-stride "$STRIDE" --warmup "$WARMUP" \
+    --iterations "$ITERATIONS" 2>>"$LOG" | tail -n1 > "$RES/ref_train_$precision.json"
+done
+for b in "$INFER_BATCH" 1; do
+  echo "gpu.sh: inference batch $b" >&2
+  run "$BIN" --config "$OUT/pipeline.toml" cost --phases infer --infer-batch "$b" \
+    --warmup "$WARMUP" --iterations "$ITERATIONS"
+  cp "$OUT/data/cost/cost.json" "$RES/cost_infer_$b.json"
+  "$PY" "$ROOT/bench/reference_step.py" --device "$DEVICE" --phase infer --batch-size "$b" \
+    --image-size "$SIDE" --audio-seconds "$AUDIO_S" --visual-output-stride "$STRIDE" --warmup "$WARMUP" \
+    --iterations "$ITERATIONS" 2>>"$LOG" | tail -n1 > "$RES/ref_infer_$b.json"
+done
+
+"$PY" - "$RES" "$MODE" "$PRECISIONS" "$INFER_BATCH" "$BATCH" "$SIDE" "$AUDIO_S" <<'PY' | tee "$OUT/gpu.md"
+import csv, json, statistics, sys
+res, mode, precisions, infer_batch, batch, side, seconds = sys.argv[1:]
+load = lambda name: json.load(open(f"{res}/{name}"))
+gib = lambda b: "n/a" if b is None else f"{b / 2**30:.2f}"
+mem = "peak GPU memory (GiB)" if mode == "cuda" else "peak memory (GiB)"
+rows = []
+for p in precisions.split():
+    label = {"fp32": "fp32", "fp16": "fp16 autocast"}[p]
+    cost = {r["phase"].split(":")[1]: r for r in load(f"cost_{p}.json")}
+    ref = load(f"ref_train_{p}.json")
+    for m in ["lvs", "noprior", "oassl"]:
+        with open(f"{res}/train_{m}_{p}.csv") as f:
+            sps = [float(r["samples_per_s"]) for r in csv.DictReader(f)]
+        # The first steps include cuDNN autotuning and the loader's start; the median of the rest.
+        steady = sps[2:] if len(sps) > 2 else sps
+        step = cost[m]
+        r = lambda v: f"{v:.1f}" if m == "lvs" else "—"
+        rows.append((f"train {m} {label}: samples/s, `oassl train` (loader included)",
+                     f"{statistics.median(steady):.1f}", "—"))
+        rows.append((f"train {m} {label}: samples/s, step only (`oassl cost`)",
+                     f"{step['batch_size'] / step['seconds_per_iter']:.1f}",
+                     r(ref["samples_per_s"])))
+        rows.append((f"train {m} {label}: {mem}", gib(step["peak_memory_bytes"]),
+                     gib(ref["peak_memory_bytes"]) if m == "lvs" else "—"))
+for b in [int(infer_batch), 1]:
+    ours, ref = load(f"cost_infer_{b}.json")[0], load(f"ref_infer_{b}.json")
+    if b == 1:
+        rows.append(("inference batch 1: latency (ms)", f"{ours['seconds_per_iter'] * 1e3:.1f}",
+                     f"{ref['seconds_per_iter'] * 1e3:.1f}"))
+    else:
+        rows.append((f"inference batch {b}: samples/s", f"{b / ours['seconds_per_iter']:.1f}",
+                     f"{ref['samples_per_s']:.1f}"))
+print(f"| measurement ({mode}, batch {batch}, {side} px, {seconds} s audio) | oassl | PyTorch reference |")
+print("| --- | ---: | ---: |")
+for name, ours, ref in rows:
+    print(f"| {name} | {ours} | {ref} |")
+PY
+echo
+echo "PyTorch reference: bench/reference_step.py, the lvs objective only; its inference is the two encoders and"
+echo "the sound map (oassl's also runs IOI); its peak GPU memory is torch's reserved peak (oassl's: nvidia-smi,"
+echo "CUDA context included). Log: $LOG"

@@ -1,0 +1,77 @@
+//! `bench/gpu.sh --cpu`: the one-command hardware benchmark in its small CPU form, so the script keeps working
+//! with the binary it ships with (synth, label captions, embed, train, cost, the PyTorch reference, the table).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::assert_ok;
+
+/// The oassl and PyTorch cells of the table row whose first cell starts with `name`.
+fn cells<'a>(table: &'a str, name: &str) -> (&'a str, &'a str) {
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {name}")))
+        .unwrap_or_else(|| panic!("no row {name:?} in\n{table}"));
+    let cols: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+    assert_eq!(cols.len(), 3, "{line}");
+    (cols[1], cols[2])
+}
+
+fn positive(cell: &str, what: &str) -> f64 {
+    let v: f64 = cell
+        .parse()
+        .unwrap_or_else(|_| panic!("{what}: {cell:?} is not a number"));
+    assert!(v.is_finite() && v > 0.0, "{what}: {v}");
+    v
+}
+
+#[test]
+fn cpu_form_prints_every_row_with_numbers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let minilm = root.join("data/models/all-MiniLM-L6-v2");
+    assert!(
+        minilm.join("model.safetensors").is_file(),
+        "run `make setup` first: {} is missing",
+        minilm.display()
+    );
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new("bash")
+        .arg(root.join("bench/gpu.sh"))
+        .arg("--cpu")
+        .env("OASSL_BIN", env!("CARGO_BIN_EXE_oassl"))
+        .env("MINILM_DIR", &minilm)
+        .env("GPU_BENCH_OUT", out_dir.path())
+        .output()
+        .expect("running bench/gpu.sh");
+    assert_ok(&out);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        table.contains("| measurement (cpu, batch 4, 64 px"),
+        "{table}"
+    );
+    for method in ["lvs", "noprior", "oassl"] {
+        let with_loader = format!("train {method} fp32: samples/s, `oassl train`");
+        positive(cells(&table, &with_loader).0, &with_loader);
+        let step = format!("train {method} fp32: samples/s, step only");
+        let (ours, reference) = cells(&table, &step);
+        positive(ours, &step);
+        let memory = format!("train {method} fp32: peak memory (GiB)");
+        positive(cells(&table, &memory).0, &memory);
+        // The reference implements the lvs objective only.
+        if method == "lvs" {
+            positive(reference, "PyTorch lvs step");
+        } else {
+            assert_eq!(reference, "—", "{table}");
+        }
+    }
+    for row in [
+        "inference batch 8: samples/s",
+        "inference batch 1: latency (ms)",
+    ] {
+        let (ours, reference) = cells(&table, row);
+        positive(ours, row);
+        positive(reference, row);
+    }
+    // fp32 only on CPU: no fp16 rows.
+    assert!(!table.contains("fp16"), "{table}");
+}
