@@ -40,7 +40,8 @@ pub struct TrainConfig {
     pub beta2: f64,
     /// Adam ε (1e-8).
     pub adam_epsilon: f64,
-    /// fp16 autocast of the forward pass on CUDA, with dynamic loss scaling; ignored on CPU.
+    /// Mixed precision: fp16 autocast of the forward pass on CUDA with dynamic loss scaling; bf16 trunks over
+    /// f32 weights on CPU.
     pub autocast: bool,
     /// cuDNN autotuner (`cudnn.benchmark = True`).
     pub cudnn_benchmark: bool,

@@ -41,6 +41,7 @@ use crate::data::batch::LoaderSettings;
 use crate::data::decoded_cache::{CacheParams, CacheState, DecodedCache};
 use crate::data::{epoch_order, training_set, BatchLoader, FrameTransform, Source, TrainSample};
 use crate::loss;
+use crate::model::resnet::Compute;
 use crate::model::{load_torchvision_trunk, ModelConfig, OasslModel};
 use adam::{Adam, AdamParams};
 use checkpoint::{CheckpointState, Checkpoints};
@@ -303,7 +304,14 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         visual_output_stride: i64::from(cfg.visual_output_stride),
         visual_projection: cfg.visual_projection,
     };
-    let model = OasslModel::new(vs.root(), &model_cfg)?;
+    let mut model = OasslModel::new(vs.root(), &model_cfg)?;
+    if cfg.autocast && !device.is_cuda() {
+        // CPU mixed precision: bf16 trunks over f32 master weights; bf16 keeps fp32's range, so no loss scaling.
+        model.set_compute(Compute {
+            kind: Some(tch::Kind::BFloat16),
+            channels_last: false,
+        });
+    }
     if let Some(w) = &opts.visual_weights {
         // Fails, naming the file and the tensor, unless every visual trunk tensor is in it with its shape.
         load_torchvision_trunk(&vs, "visual", w)?;

@@ -424,3 +424,34 @@ fn truncated_media_and_another_rate_are_found_before_training() {
         "{s:?}"
     );
 }
+
+/// `autocast = true` on CPU trains with bf16 trunks: the run finishes with finite losses at every step and
+/// writes weights other than an fp32 run's.
+#[test]
+fn cpu_autocast_trains_in_bf16() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = tiny_data(dir.path(), 4, 2);
+    let bf16 = TrainConfig {
+        autocast: true,
+        ..tiny_train()
+    };
+    let s = run(&bf16, &layout, &TrainOptions::default()).unwrap();
+    assert!(!s.interrupted && s.step == s.total_steps, "{s:?}");
+    let rows = super::step_log::read_rows(&layout.stage_dir("train").join("steps.csv")).unwrap();
+    assert_eq!(rows.len(), s.total_steps);
+    assert!(
+        rows.iter().all(|r| r.total.is_finite() && r.applied),
+        "{rows:?}"
+    );
+    let model = layout.stage_dir("train").join("model.safetensors");
+    let bf16_weights = std::fs::read(&model).unwrap();
+    let fp32 = TrainConfig {
+        autocast: false,
+        ..tiny_train()
+    };
+    run(&fp32, &layout, &TrainOptions::default()).unwrap();
+    assert!(
+        std::fs::read(&model).unwrap() != bf16_weights,
+        "bf16 and fp32 runs wrote the same weights"
+    );
+}
