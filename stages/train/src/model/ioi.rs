@@ -204,12 +204,29 @@ fn host_grouping(labels: &[Vec<i64>]) -> Grouping {
         .unzip()
 }
 
-/// Runs IOI on per-pixel L2-normalised `visual [B, C, h, w]` and L2-normalised `audio [B, C]`.
-pub fn iterative_object_identification(
-    visual: &Tensor,
-    audio: &Tensor,
-    cfg: &IoiConfig,
-) -> Result<IoiOutput> {
+/// What every IOI iteration reads: shapes, `S`, `L = V ⊙ S`, `e_n`, and detached copies for the selection.
+pub(crate) struct Prepared {
+    pub b: i64,
+    pub c: i64,
+    pub h: i64,
+    pub w: i64,
+    pub n: i64,
+    pub device: tch::Device,
+    pub kind: Kind,
+    /// `S = cos(V, a)`, `[B, N]`.
+    pub sim: Tensor,
+    /// `L`, `[B, N, C]`, with gradient.
+    pub weighted: Tensor,
+    /// `e_n`, `[B, C]`, with gradient.
+    pub background: Tensor,
+    /// `L` detached: selection only decides indices and regions.
+    pub weighted_d: Tensor,
+    /// `d_n(x) = ‖L(x) − e_n‖₂`, `[B, N]`, detached.
+    pub d_n: Tensor,
+}
+
+/// Checks the shapes and computes what the iterations read.
+pub(crate) fn prepare(visual: &Tensor, audio: &Tensor, cfg: &IoiConfig) -> Result<Prepared> {
     const OP: &str = "iterative_object_identification";
     let v = expect_dims(OP, "visual", visual, &[None, None, None, None])?;
     expect_dims(OP, "audio", audio, &[Some(v[0]), Some(v[1])])?;
@@ -223,17 +240,49 @@ pub fn iterative_object_identification(
             actual: v,
         });
     }
-    let device = visual.device();
-    let kind = visual.kind();
     let feats = visual.view([b, c, n]).transpose(1, 2); // [B, N, C]
     let sim = feats.matmul(&audio.unsqueeze(-1)).squeeze_dim(-1); // [B, N]
     let weighted = &feats * sim.unsqueeze(-1); // L = V ⊙ S
     let background =
         (&weighted * cfg.trimap.negative(&sim).unsqueeze(-1)).mean_dim(1, false, None::<Kind>);
-
-    // Selection runs on detached copies: it only decides indices and regions.
     let weighted_d = weighted.detach();
     let d_n = (&weighted_d - background.detach().unsqueeze(1)).norm_scalaropt_dim(2.0, [-1], false);
+    Ok(Prepared {
+        b,
+        c,
+        h,
+        w,
+        n,
+        device: visual.device(),
+        kind: visual.kind(),
+        sim,
+        weighted,
+        background,
+        weighted_d,
+        d_n,
+    })
+}
+
+/// Runs IOI on per-pixel L2-normalised `visual [B, C, h, w]` and L2-normalised `audio [B, C]`.
+pub fn iterative_object_identification(
+    visual: &Tensor,
+    audio: &Tensor,
+    cfg: &IoiConfig,
+) -> Result<IoiOutput> {
+    let Prepared {
+        b,
+        c,
+        h,
+        w,
+        n,
+        device,
+        kind,
+        sim,
+        weighted,
+        background,
+        weighted_d,
+        d_n,
+    } = prepare(visual, audio, cfg)?;
     let mut remaining = sim.detach();
     let mut taken = Tensor::zeros([b, n], (Kind::Bool, device));
     let mut alive = Tensor::ones([b], (Kind::Bool, device));

@@ -3,9 +3,8 @@
 //! against.
 
 use super::{EntryKind, IoiConfig, ObjectGroup};
-use crate::error::{Result, TrainError};
+use crate::error::Result;
 use crate::model::normalize::cosine;
-use crate::shape::expect_dims;
 use tch::{Kind, Tensor};
 
 /// What the reference IOI returns: the bank, `e_n`, the maps, and the grouping read back on the host.
@@ -23,30 +22,20 @@ pub(crate) fn iterative_object_identification(
     audio: &Tensor,
     cfg: &IoiConfig,
 ) -> Result<ReferenceOutput> {
-    const OP: &str = "iterative_object_identification";
-    let v = expect_dims(OP, "visual", visual, &[None, None, None, None])?;
-    expect_dims(OP, "audio", audio, &[Some(v[0]), Some(v[1])])?;
-    let (b, c, h, w) = (v[0], v[1], v[2], v[3]);
-    let n = h * w;
-    if b == 0 || n == 0 {
-        return Err(TrainError::Shape {
-            op: OP,
-            input: "visual",
-            expected: "non-empty batch and map".into(),
-            actual: v,
-        });
-    }
-    let device = visual.device();
-    let kind = visual.kind();
-    let feats = visual.view([b, c, n]).transpose(1, 2); // [B, N, C]
-    let sim = feats.matmul(&audio.unsqueeze(-1)).squeeze_dim(-1); // [B, N]
-    let weighted = &feats * sim.unsqueeze(-1); // L = V ⊙ S
-    let background =
-        (&weighted * cfg.trimap.negative(&sim).unsqueeze(-1)).mean_dim(1, false, None::<Kind>);
-
-    // Selection runs on detached copies: it only decides indices and regions.
-    let weighted_d = weighted.detach();
-    let d_n = (&weighted_d - background.detach().unsqueeze(1)).norm_scalaropt_dim(2.0, [-1], false);
+    let super::Prepared {
+        b,
+        c,
+        h,
+        w,
+        n,
+        device,
+        kind,
+        sim,
+        weighted,
+        background,
+        weighted_d,
+        d_n,
+    } = super::prepare(visual, audio, cfg)?;
     let mut remaining = sim.detach();
     let mut taken = Tensor::zeros([b, n], (Kind::Bool, device));
     let mut done = vec![false; b as usize];
