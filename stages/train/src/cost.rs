@@ -532,17 +532,8 @@ mod tests {
     fn a_tiny_measurement_times_and_counts_parameters() {
         let s = CostSettings {
             batch_size: 2,
-            image_size: 64,
             audio_seconds: 0.1,
-            text_dim: 8,
-            visual_output_stride: 16,
-            k: 2,
-            warmup: 0,
-            iterations: 1,
-            loss: LossConfig::default(),
-            precision: Precision::Fp32,
-            channels_last: false,
-            infer_batch: 1,
+            ..tiny(Precision::Fp32, false)
         };
         let row = measure(Phase::Train(Method::Oassl), &s, Device::Cpu).unwrap();
         assert!(row.seconds_per_iter > 0.0);

@@ -240,9 +240,9 @@ fn load_batch(
                 .first()
                 .map_or((0, 0), |(_, a)| (a.n_bins, a.n_frames));
             let mut batch = Batch::with_texts(step, &picked, crop as usize, spec_shape);
-            batch.frames.clear();
-            batch.spec.clear();
-            for (sample, (frame, audio)) in picked.iter().zip(decoded) {
+            let frame_len = (crop * crop * 3) as usize;
+            let spec_len = spec_shape.0 * spec_shape.1 * 4;
+            for (pos, (sample, (frame, audio))) in picked.iter().zip(decoded).enumerate() {
                 if (audio.n_bins, audio.n_frames) != spec_shape {
                     bail!(
                         "sample {}: spectrogram of {} is {:?}, the rest of the batch {:?} (all WAVs need one sample \
@@ -253,10 +253,11 @@ fn load_batch(
                         spec_shape
                     );
                 }
-                batch.frames.extend_from_slice(&frame);
-                batch
-                    .spec
-                    .extend(audio.data.iter().flat_map(|v| v.to_le_bytes()));
+                batch.frames[pos * frame_len..(pos + 1) * frame_len].copy_from_slice(&frame);
+                let slot = &mut batch.spec[pos * spec_len..(pos + 1) * spec_len];
+                for (dst, v) in slot.chunks_exact_mut(4).zip(&audio.data) {
+                    dst.copy_from_slice(&v.to_le_bytes());
+                }
             }
             Ok(batch)
         }
