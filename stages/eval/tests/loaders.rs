@@ -1,6 +1,6 @@
-//! Loaders on the real annotation files in /work/shared/datasets; counts from
-//! docs/evaluation.md §4 and the dataset READMEs. Skipped (with a note) when the directory is
-//! absent, so the crate also tests outside this checkout.
+//! Loaders on the real annotation files of the public benchmarks (the folder `OASSL_DATASETS`
+//! names), checked against the entry and box counts those files hold. Skipped (with a note) when
+//! the folder is absent, so the crate also tests without a copy of the benchmarks.
 
 use oassl_eval::gt_map::gt_map;
 use oassl_eval::*;

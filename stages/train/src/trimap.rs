@@ -1,4 +1,4 @@
-//! LVS trimap: soft foreground and background masks cut from a sound map (method.md §3.1, §3.3).
+//! LVS trimap: soft foreground and background masks cut from a sound map (docs/method.md §3.1, §3.3).
 //!
 //! ```text
 //! Pos(x) = σ((S(x) − α_p) / ω)

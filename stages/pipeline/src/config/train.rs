@@ -13,7 +13,7 @@ use super::{ensure, ensure_device, ensure_output_stride, InvalidValue};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Objective: `lvs`, `noprior` or `oassl` (method.md §3), so baselines train in the same loop.
+    /// Objective: `lvs`, `noprior` or `oassl` (docs/method.md §3), so baselines train in the same loop.
     pub method: String,
     /// Manifest splits to train on (AVS-Synth: `train_single`, `train_duet`).
     pub splits: Vec<String>,
@@ -26,7 +26,7 @@ pub struct TrainConfig {
     pub image_size: u32,
     /// Random horizontal flip (AVGN / T-VSL; NoPrior has it commented out).
     pub flip: bool,
-    /// Audio window in seconds (3 s, method.md §1.2): the first seconds for training, the centre for evaluation.
+    /// Audio window in seconds (3 s, docs/method.md §1.2): the first seconds for training, the centre for evaluation.
     pub audio_seconds: f64,
     /// Samples per step (128 in NoPrior).
     pub batch_size: usize,
@@ -58,7 +58,7 @@ pub struct TrainConfig {
     pub torch_threads: usize,
     /// Skip (and count) samples with missing or inconsistent inputs instead of stopping with an error.
     pub skip_bad_samples: bool,
-    /// Keep the visual ResNet-18 fixed (NoPrior); default fine-tuned (method.md §11.2).
+    /// Keep the visual ResNet-18 fixed (NoPrior); default fine-tuned (docs/method.md §11.2).
     pub freeze_visual: bool,
     /// Output stride of the visual ResNet-18: 32 (the paper: a 7x7 map at 224 px) or 16 (`layer4` at stride 1,
     /// a 14x14 map at 224 px, 8x8 at 128 px) for small frames.
@@ -107,7 +107,7 @@ impl Default for TrainConfig {
     }
 }
 
-/// `[train.loss]`: the constants of `L_base + λ1·L_oca + λ2·L_ori` (defaults: the paper's values, method.md §3).
+/// `[train.loss]`: the constants of `L_base + λ1·L_oca + λ2·L_ori` (defaults: the paper's values, docs/method.md §3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainLossConfig {
@@ -119,7 +119,7 @@ pub struct TrainLossConfig {
     pub omega: f64,
     /// Temperature of L_LVS (0.07).
     pub lvs_temperature: f64,
-    /// Add L_OSC to L_base for `oassl` (true, method.md §11.4).
+    /// Add L_OSC to L_base for `oassl` (true, docs/method.md §11.4).
     pub base_includes_osc: bool,
     /// Weight of L_OSC inside L_base (1).
     pub osc_weight: f64,

@@ -1,4 +1,4 @@
-//! Log power spectrogram of method.md §1.2, computed in plain Rust.
+//! Log power spectrogram of docs/method.md §1.2, computed in plain Rust.
 //!
 //! NoPrior calls `scipy.signal.spectrogram(x, fs, nperseg=512, noverlap=274)` and takes `log(S + 1e-7)`. With
 //! scipy's defaults spelled out, for frame t (hop `H = nperseg - noverlap = 238`) and bin k:
@@ -33,11 +33,11 @@ pub enum SpectrogramError {
     Config(String),
 }
 
-/// Spectrogram parameters; `Default` is NoPrior's recipe (method.md §1.2).
+/// Spectrogram parameters; `Default` is NoPrior's recipe (docs/method.md §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SpectrogramConfig {
-    /// Sample rate in Hz; enters the density scaling. 22,050 Hz (method.md §11.13).
+    /// Sample rate in Hz; enters the density scaling. 22,050 Hz (docs/method.md §11.13).
     pub sample_rate: f64,
     /// Window and FFT length in samples (`nperseg = 512`, NoPrior).
     pub window_len: usize,

@@ -1,4 +1,4 @@
-//! Audio: WAV → mono window → normalised log spectrogram `[1, 257, T]` (method.md §1.2).
+//! Audio: WAV → mono window → normalised log spectrogram `[1, 257, T]` (docs/method.md §1.2).
 //!
 //! Integer samples are scaled by `1 / (2^(bits−1) − 1)` (1/32767 for 16 bit, as NoPrior), float samples are
 //! taken as they are, channels are averaged. Training uses the first `seconds` of the file, evaluation the centre;

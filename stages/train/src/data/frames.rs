@@ -1,4 +1,4 @@
-//! Frames: JPEG/PNG → ImageNet-normalised `[3, S, S]` f32, channel-major (method.md §1.2, §5.2).
+//! Frames: JPEG/PNG → ImageNet-normalised `[3, S, S]` f32, channel-major (docs/method.md §1.2, §5.2).
 //!
 //! Train: resize the shorter side to `R = round(S · 246 / 224)` (bicubic), random `S × S` crop, optional
 //! horizontal flip. Test: resize to exactly `S × S` (bicubic, aspect not kept). Then `x ↦ (x / 255 − μ) / σ` per

@@ -1,7 +1,7 @@
 //! `oassl eval`: runs the trained model on the test splits and scores it with `oassl_eval`.
 //!
 //! Per split (`dataset/ground_truth/<split>.json`, AVS-Synth / VGG-SS list form), each sample gets
-//! - one source: `S_a` (method.md §2.2, §11.15);
+//! - one source: `S_a` (docs/method.md §2.2, §11.15);
 //! - several sources: the IOI object maps (any number, possibly none);
 //!
 //! and is scored under the configured protocol (default `oassl`: NoPrior's evaluator with one GT map per

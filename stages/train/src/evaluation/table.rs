@@ -1,7 +1,7 @@
 //! `eval/results.md`: one row per split and map source (the model and the two reference maps), in percent,
 //! followed by the same three rows for each slice of the split (`test_duet / distractor`).
 //!
-//! Single-source splits are read as IoU@0.5 / AUC / AP, multi-source splits as CAP / CIoU@0.3 / AUC (method.md
+//! Single-source splits are read as IoU@0.5 / AUC / AP, multi-source splits as CAP / CIoU@0.3 / AUC (docs/method.md
 //! §6.4-6.5); the AP column is the protocol's per-entry AP, i.e. CAP under greedy matching.
 
 use oassl_eval::Aggregates;

@@ -56,33 +56,33 @@ pub struct LossConfig {
     pub alpha_n: f64,
     /// ω, trimap sigmoid sharpness: 0.03 (supplementary §1, following LVS).
     pub omega: f64,
-    /// T of L_LVS: 0.07 (LVS and NoPrior code, method.md §3.1).
+    /// T of L_LVS: 0.07 (LVS and NoPrior code, docs/method.md §3.1).
     pub lvs_temperature: f64,
-    /// Add L_OSC to L_base for `oassl`: true (method.md §11.4). `noprior` always includes it.
+    /// Add L_OSC to L_base for `oassl`: true (docs/method.md §11.4). `noprior` always includes it.
     pub base_includes_osc: bool,
-    /// Weight of L_OSC inside L_base: 1 (NoPrior trains L_LVS + L_OSC 1:1, method.md §2.4).
+    /// Weight of L_OSC inside L_base: 1 (NoPrior trains L_LVS + L_OSC 1:1, docs/method.md §2.4).
     pub osc_weight: f64,
-    /// IOI stop threshold on the remaining saliency: 0.1 (NoPrior code, method.md §2.3).
+    /// IOI stop threshold on the remaining saliency: 0.1 (NoPrior code, docs/method.md §2.3).
     pub ioi_stop_saliency: f64,
-    /// IOI background cosine threshold: 0.7 (NoPrior code, method.md §2.3).
+    /// IOI background cosine threshold: 0.7 (NoPrior code, docs/method.md §2.3).
     pub ioi_background_similarity: f64,
-    /// IOI merge cosine threshold: 0.6 (NoPrior code, method.md §2.3).
+    /// IOI merge cosine threshold: 0.6 (NoPrior code, docs/method.md §2.3).
     pub ioi_merge_similarity: f64,
     /// λ1, weight of L_oca: 1 (supplementary Table 3).
     pub lambda1: f64,
-    /// T of L_oca: 0.07 (not retrieved; LVS's value, method.md §11.6).
+    /// T of L_oca: 0.07 (not retrieved; LVS's value, docs/method.md §11.6).
     pub oca_temperature: f64,
-    /// δ, OCA false-negative caption-cosine threshold: 0.5 (not retrieved; method.md §11.6, sweepable).
+    /// δ, OCA false-negative caption-cosine threshold: 0.5 (not retrieved; docs/method.md §11.6, sweepable).
     pub oca_false_negative_threshold: f64,
     /// λ2, weight of L_ori: 0.1 (supplementary Table 3).
     pub lambda2: f64,
     /// Sinkhorn iterations: 100 (supplementary §1).
     pub sinkhorn_iterations: usize,
-    /// Sinkhorn ε: 0.05 (not retrieved; method.md §3.4 suggests 0.05–0.1).
+    /// Sinkhorn ε: 0.05 (not retrieved; docs/method.md §3.4 suggests 0.05–0.1).
     pub sinkhorn_epsilon: f64,
-    /// λ_c, weight of the coordinate distance in the ORI cost: 1 (not retrieved; method.md §3.4).
+    /// λ_c, weight of the coordinate distance in the ORI cost: 1 (not retrieved; docs/method.md §3.4).
     pub ori_coordinate_weight: f64,
-    /// How reference maps are rescaled to [0, 1] before transport: min–max (method.md §11.7).
+    /// How reference maps are rescaled to [0, 1] before transport: min–max (docs/method.md §11.7).
     pub ori_map_scaling: MapScaling,
 }
 

@@ -1,4 +1,4 @@
-//! L_LVS, the trimap contrastive loss of "Localizing Visual Sounds the Hard Way" (method.md §3.1).
+//! L_LVS, the trimap contrastive loss of "Localizing Visual Sounds the Hard Way" (docs/method.md §3.1).
 //!
 //! With `S_ij(x) = cos(F_v,i(x), l_a,j)`, the trimap masks `Pos_i = σ((S_ii − α_p)/ω)`,
 //! `Neg_i = 1 − σ((S_ii − α_n)/ω)`, `PosAll_ij = σ((S_ij − α_p)/ω)` and soft-masked means

@@ -1,4 +1,4 @@
-//! L_oca, object-aware contrastive alignment (method.md §3.3; constants and K > 1 handling per §11.5–6).
+//! L_oca, object-aware contrastive alignment (docs/method.md §3.3; constants and K > 1 handling per §11.5–6).
 //!
 //! Masks from the sound map S_a with the LVS trimap, `M^p = σ((S_a − α_p)/ω)`, `M^n = 1 − σ((S_a − α_n)/ω)`,
 //! masked average pooling of the visual map, then L2 normalisation:

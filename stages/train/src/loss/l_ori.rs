@@ -1,4 +1,4 @@
-//! L_ori, object region isolation (supplementary Algorithm 1; choices of method.md §3.4 and §11.7).
+//! L_ori, object region isolation (supplementary Algorithm 1; choices of docs/method.md §3.4 and §11.7).
 //!
 //! References `F_r = [F_r^p ; l_r^n]` (K foreground captions and the background caption, R = K + 1) give
 //! maps `S_r[k](x) = cos(F_v(x), F_r[k])`, rescaled to [0, 1] per map (min–max by default, or (S + 1)/2).
@@ -26,7 +26,7 @@ use tch::{Kind, Tensor};
 /// Mass added to every pixel before normalising a map into a distribution.
 const MASS_FLOOR: f64 = 1e-6;
 
-/// How reference maps are brought to [0, 1] (method.md §11.7).
+/// How reference maps are brought to [0, 1] (docs/method.md §11.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MapScaling {

@@ -1,4 +1,4 @@
-//! L_OSC, NoPrior's object-similarity-aware clustering loss over the IOI bank (method.md §2.4).
+//! L_OSC, NoPrior's object-similarity-aware clustering loss over the IOI bank (docs/method.md §2.4).
 //!
 //! For sample i and each of its object groups g (see [`crate::model::ioi`]), with bank entries obj_j and the
 //! background prototype e_n:

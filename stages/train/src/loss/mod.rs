@@ -1,4 +1,4 @@
-//! Training objectives (method.md §3):
+//! Training objectives (docs/method.md §3):
 //!
 //! ```text
 //! lvs:     L = L_LVS

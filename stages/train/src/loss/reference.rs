@@ -1,4 +1,4 @@
-//! Plain f64 re-implementations of the losses, written loop by loop from the formulas in method.md §3 and
+//! Plain f64 re-implementations of the losses, written loop by loop from the formulas in docs/method.md §3 and
 //! independent of libtorch, used as the reference in the loss tests. Index loops mirror the Σ of the
 //! formulas on purpose.
 

@@ -9,7 +9,7 @@
 //! Π_ij = exp(f_i − C_ij/ε + g_j),   D(μ, ν) = ⟨Π, C⟩ = Σ_ij Π_ij C_ij
 //! ```
 //!
-//! This is the `u ← μ/(Kv)`, `v ← ν/(Kᵀu)` scaling of method.md §3.4 written with logsumexp, so a small ε
+//! This is the `u ← μ/(Kv)`, `v ← ν/(Kᵀu)` scaling of docs/method.md §3.4 written with logsumexp, so a small ε
 //! cannot underflow the kernel. All leading dimensions are batch dimensions and every update is one tensor op
 //! over the whole batch. The loop is unrolled into the autograd graph, so gradients reach μ, ν and C.
 //! After the last update the column marginals Σ_i Π_ij equal ν exactly; the row marginals converge.

@@ -1,5 +1,5 @@
 //! Iterative object identification (IOI), NoPrior's way of splitting a sound map into a variable number of
-//! object maps without knowing how many sources there are (method.md §2.3).
+//! object maps without knowing how many sources there are (docs/method.md §2.3).
 //!
 //! With `S = cos(V, a)` per pixel, `L = V ⊙ S` (sound-weighted features) and the background prototype
 //! `e_n = mean_x L(x)·Neg(x)` (plain mean over all pixels, trimap `Neg`), each iteration t does
@@ -48,7 +48,7 @@ pub const LABEL_BACKGROUND: i64 = -1;
 /// Label of a placeholder entry (the sample had already stopped) in [`IoiOutput::labels`].
 pub const LABEL_FINISHED: i64 = -2;
 
-/// IOI constants, all hard-coded in NoPrior's `model_base.py` (method.md §2.3, §10).
+/// IOI constants, all hard-coded in NoPrior's `model_base.py` (docs/method.md §2.3, §10).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct IoiConfig {
     /// Trimap for the background prototype `e_n` (α_n = 0.4, ω = 0.03).

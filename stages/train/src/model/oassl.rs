@@ -1,4 +1,4 @@
-//! The OA-SSL network in its ResNet-18 setting (method.md §1, §4, §11).
+//! The OA-SSL network in its ResNet-18 setting (docs/method.md §1, §4, §11).
 //!
 //! ```text
 //! frames [B, 3, H, W]   → visual ResNet-18 → F_v [B, 512, H/32, W/32], L2-normalised per pixel
@@ -8,10 +8,10 @@
 //! ```
 //!
 //! The text vectors are frozen, cached sentence embeddings (D = 384 for MiniLM, 768 for BERT-base); only the
-//! projection trains. The visual trunk is fine-tuned by default (method.md §11.2: OCA and ORI can only change
+//! projection trains. The visual trunk is fine-tuned by default (docs/method.md §11.2: OCA and ORI can only change
 //! inference through trainable visual features); `freeze_visual` restores NoPrior's frozen encoder, and
 //! `visual_projection` adds a trainable 1×1 convolution on top of it (initialised to the identity), the other
-//! way method.md §11.2 names to let OCA and ORI shape the maps while the pretrained trunk stays fixed.
+//! way docs/method.md §11.2 names to let OCA and ORI shape the maps while the pretrained trunk stays fixed.
 
 use crate::error::{Result, TrainError};
 use crate::model::ioi::{iterative_object_identification, IoiConfig};
@@ -28,7 +28,7 @@ use tch::{nn, Kind, Tensor};
 pub struct ModelConfig {
     /// Width D of the cached caption embeddings (384 for all-MiniLM-L6-v2, 768 for BERT-base [CLS]).
     pub text_dim: i64,
-    /// Keep the visual ResNet-18 fixed (NoPrior's `freeze_vision=1`); default false (method.md §11.2).
+    /// Keep the visual ResNet-18 fixed (NoPrior's `freeze_vision=1`); default false (docs/method.md §11.2).
     pub freeze_visual: bool,
     /// Keep the audio ResNet-18 fixed; default false (it is trained from scratch in NoPrior).
     pub freeze_audio: bool,
@@ -102,7 +102,7 @@ impl Outputs {
 /// Evaluation maps of one sample.
 #[derive(Debug)]
 pub struct SampleMaps {
-    /// S_a, `[h, w]`, cosine in [−1, 1]; the single-source heatmap (method.md §11.15).
+    /// S_a, `[h, w]`, cosine in [−1, 1]; the single-source heatmap (docs/method.md §11.15).
     pub single: Tensor,
     /// IOI object maps `[G, h, w]` (−distance, higher is more likely), one per predicted source; G may be 0.
     pub objects: Option<Tensor>,
@@ -262,7 +262,7 @@ impl OasslModel {
     }
 
     /// Evaluation maps without captions, in inference mode and without autograd: per sample S_a and the IOI
-    /// object maps (method.md §2.2).
+    /// object maps (docs/method.md §2.2).
     pub fn infer_maps(
         &self,
         frames: &Tensor,

@@ -3,7 +3,7 @@
 //! Variables live at `conv1`, `bn1`, `layer{1..4}.{0,1}.{conv1,bn1,conv2,bn2}` and
 //! `layer{2..4}.0.downsample.{0,1}`, so a torchvision checkpoint re-saved as safetensors loads by name with
 //! `VarStore::load` (extra keys such as `fc.*` and `num_batches_tracked` are ignored). The trunk stops after
-//! `layer4`: a 224×224 frame gives a 512×7×7 map and a 257×276 spectrogram a 512×9×9 map (method.md §1.2).
+//! `layer4`: a 224×224 frame gives a 512×7×7 map and a 257×276 spectrogram a 512×9×9 map (docs/method.md §1.2).
 //!
 //! Random init follows NoPrior's audio encoder: Kaiming-normal (fan-out, ReLU) convolutions and BatchNorm
 //! weights drawn from N(1, 0.02) with zero bias.

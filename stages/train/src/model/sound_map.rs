@@ -1,4 +1,4 @@
-//! Sound-associated maps (method.md §2.1): per-pixel cosine between visual features and an audio (or text
+//! Sound-associated maps (docs/method.md §2.1): per-pixel cosine between visual features and an audio (or text
 //! reference) vector,
 //!
 //! ```text
@@ -34,7 +34,7 @@ pub fn sound_map(visual: &Tensor, audio: &Tensor) -> Result<Tensor> {
     ))
 }
 
-/// Reference-associated maps S_r (method.md §3.4): `visual [B, C, h, w]`, `refs [B, R, C]` → `[B, R, h, w]`.
+/// Reference-associated maps S_r (docs/method.md §3.4): `visual [B, C, h, w]`, `refs [B, R, C]` → `[B, R, h, w]`.
 pub fn reference_maps(visual: &Tensor, refs: &Tensor) -> Result<Tensor> {
     let v = expect_dims(
         "reference_maps",
