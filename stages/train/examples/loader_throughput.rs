@@ -79,6 +79,7 @@ fn main() -> Result<()> {
         seed: 0,
         workers,
         prefetch: 4,
+        compose: 1,
     };
     let per_epoch = samples.len() / BATCH;
     let plan = |steps: usize| -> Vec<(usize, Vec<usize>)> {

@@ -266,4 +266,124 @@ mod tests {
         let m = Tensor::from_slice(&[0.0f32, 0.1, 0.2, 0.9, 0.3, 0.4]).view([2, 3]);
         assert_eq!(peak(&m).unwrap(), [0.5 / 3.0, 0.75]);
     }
+
+    /// A model whose maps find red objects, by construction: the visual stem's first channel is
+    /// `r − g − b` of the centre tap (positive only on saturated red), its second a constant 1, every residual
+    /// branch is switched off (`bn2` = 0) and every downsampling shortcut passes the channels through, so
+    /// `F_v(x) ∝ (redness(x), 1, 0, …)`. The audio trunk is zero but for `layer4.1.bn2.bias[0] = 1`, so
+    /// `l_a = e_0` and `S_a(x) = redness / √(redness² + 1)` peaks where the frame is reddest.
+    fn red_finder() -> TrainedModel {
+        use oassl_pipeline::config::TrainLossConfig;
+        let vars = tch::nn::VarStore::new(Device::Cpu);
+        let cfg = crate::model::ModelConfig {
+            text_dim: 4,
+            visual_output_stride: 16,
+            ..Default::default()
+        };
+        let model = crate::model::OasslModel::new(vars.root(), &cfg).unwrap();
+        let named = vars.variables();
+        let _guard = tch::no_grad_guard();
+        for (name, t) in &named {
+            let mut t = t.shallow_clone();
+            if name.ends_with("running_var") || name.ends_with("downsample.1.weight") {
+                let _ = t.fill_(1.0);
+            } else {
+                let _ = t.zero_();
+            }
+        }
+        let set = |name: &str, index: &[i64], value: f64| {
+            let mut t = named[name].shallow_clone();
+            for &i in index {
+                t = t.get(i);
+            }
+            let _ = t.fill_(value);
+        };
+        set("visual.conv1.weight", &[0, 0, 3, 3], 1.0);
+        set("visual.conv1.weight", &[0, 1, 3, 3], -1.0);
+        set("visual.conv1.weight", &[0, 2, 3, 3], -1.0);
+        set("visual.bn1.weight", &[0], 1.0);
+        set("visual.bn1.bias", &[1], 1.0);
+        for (layer, c_in) in [(2, 64), (3, 128), (4, 256)] {
+            for c in 0..c_in {
+                set(&format!("visual.layer{layer}.0.downsample.0.weight"), &[c, c, 0, 0], 1.0);
+            }
+        }
+        set("audio.layer4.1.bn2.bias", &[0], 1.0);
+        let meta = crate::stage::ModelMeta {
+            method: "oassl".into(),
+            step: 0,
+            text_dim: 4,
+            image_size: 112,
+            audio_seconds: 1.0,
+            freeze_visual: false,
+            visual_output_stride: 16,
+            visual_projection: false,
+            loss: TrainLossConfig::default(),
+            final_loss: 0.0,
+        };
+        TrainedModel::in_memory(vars, model, meta).unwrap()
+    }
+
+    /// A 160×120 grey frame with a green square (a distractor the model must ignore) and a red disc whose
+    /// colour fades from its centre, so the reddest point is the disc's centre; returns the frame and the red
+    /// disc's box as frame fractions `[x1, y1, x2, y2]`.
+    fn scene(red_centre: (f64, f64), green_centre: (f64, f64)) -> (RgbImage, [f64; 4]) {
+        let (w, h, r) = (160.0, 120.0, 26.0);
+        let img = RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let (px, py) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+            let d = ((px - red_centre.0).powi(2) + (py - red_centre.1).powi(2)).sqrt();
+            if d < r {
+                let fade = (160.0 * d / r) as u8;
+                return image::Rgb([255, fade, fade]);
+            }
+            if (px - green_centre.0).abs() < r && (py - green_centre.1).abs() < r {
+                return image::Rgb([0, 255, 0]);
+            }
+            image::Rgb([128, 128, 128])
+        });
+        let b = [
+            (red_centre.0 - r) / w,
+            (red_centre.1 - r) / h,
+            (red_centre.0 + r) / w,
+            (red_centre.1 + r) / h,
+        ];
+        (img, b)
+    }
+
+    #[test]
+    fn peaks_fall_inside_the_sounding_objects_box() {
+        let trained = red_finder();
+        let scenes = [
+            scene((118.0, 36.0), (40.0, 84.0)),
+            scene((38.0, 82.0), (120.0, 40.0)),
+        ];
+        let clips: Vec<Clip> = scenes
+            .iter()
+            .enumerate()
+            .map(|(i, (frame, _))| Clip {
+                name: format!("scene-{i}"),
+                frame: frame.clone(),
+                audio: vec![0.0; 22_050],
+                rate: 22_050,
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let opts = LocalizeOptions {
+            out_dir: dir.path().to_path_buf(),
+            batch_size: 2,
+            tile: 32,
+        };
+        let report = localize(&trained, &clips, Device::Cpu, &opts).unwrap();
+        for (clip, (_, b)) in report.clips.iter().zip(&scenes) {
+            let [x, y] = clip.peak;
+            assert!(
+                (b[0]..=b[2]).contains(&x) && (b[1]..=b[3]).contains(&y),
+                "{}: peak {:?} outside the red object's box {b:?}",
+                clip.name,
+                clip.peak
+            );
+        }
+        // The two scenes put the object in opposite corners, so a constant peak cannot pass.
+        assert_ne!(report.clips[0].peak, report.clips[1].peak);
+    }
 }

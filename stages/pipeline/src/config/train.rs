@@ -30,8 +30,15 @@ pub struct TrainConfig {
     pub audio_seconds: f64,
     /// Samples per step (128 in NoPrior).
     pub batch_size: usize,
-    /// Passes over the training samples; the run ends after `epochs · ⌊N / batch_size⌋` steps (`drop_last`).
+    /// Passes over the training samples; the run ends after `epochs · ⌊N / (batch_size · compose)⌋` steps
+    /// (`drop_last`).
     pub epochs: usize,
+    /// Clips per training sample (NoPrior's `concat_num`): 1 trains on clips as they are; N > 1 builds each
+    /// sample from N single-source clips, frames stacked vertically, log-spectrograms averaged, the clips'
+    /// foreground captions together and the mean of their background vectors. Left out of the fingerprint
+    /// at 1, so runs from before the setting stay up to date.
+    #[serde(skip_serializing_if = "is_one")]
+    pub compose: usize,
     /// Adam learning rate (1e-4, NoPrior scripts).
     pub learning_rate: f64,
     /// Adam β1 (0.9).
@@ -85,6 +92,7 @@ impl Default for TrainConfig {
             flip: false,
             audio_seconds: 3.0,
             batch_size: 128,
+            compose: 1,
             epochs: 100,
             learning_rate: 1e-4,
             beta1: 0.9,
@@ -213,6 +221,9 @@ impl TrainConfig {
                 )
             },
         )?;
+        ensure((1..=8).contains(&self.compose), S, "compose", || {
+            format!("must be 1 (clips as they are) to 8 clips per sample, got {}", self.compose)
+        })?;
         ensure(self.epochs >= 1, S, "epochs", || {
             "must be at least 1".into()
         })?;
@@ -296,4 +307,8 @@ impl TrainLossConfig {
         )?;
         Ok(())
     }
+}
+
+fn is_one(v: &usize) -> bool {
+    *v == 1
 }

@@ -43,23 +43,25 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 pub struct Batch {
     /// The step this batch is for.
     pub step: usize,
-    /// Its clips.
+    /// Its clips, `compose` consecutive ones per sample.
     pub ids: Vec<SampleId>,
-    /// `[B, S, S, 3]` RGB crops as bytes; normalised on the device by [`Batch::tensors`].
+    /// Clips per sample (see [`Batch::tensors`]).
+    pub compose: usize,
+    /// `[B·N, S, S, 3]` RGB crops as bytes, one per clip; normalised on the device by [`Batch::tensors`].
     pub frames: Vec<u8>,
     /// S.
     pub image_size: usize,
-    /// `[B, 1, F, T]` normalised log spectrograms, f32 little-endian bytes (copied from the cache as they are).
+    /// `[B·N, 1, F, T]` normalised log spectrograms, f32 little-endian bytes (copied from the cache as they are).
     pub spec: Vec<u8>,
     /// F and T.
     pub spec_shape: (usize, usize),
-    /// `[B, K_max, D]` foreground text vectors, zero-padded.
+    /// `[B·N, K_max, D]` foreground text vectors, zero-padded.
     pub foreground: Vec<f32>,
-    /// `[B, K_max]`: which foreground rows are real.
+    /// `[B·N, K_max]`: which foreground rows are real.
     pub fg_valid: Vec<bool>,
     /// K_max.
     pub k_max: usize,
-    /// `[B, D]` background text vectors.
+    /// `[B·N, D]` background text vectors.
     pub background: Vec<f32>,
     /// D.
     pub text_dim: usize,
@@ -68,22 +70,22 @@ pub struct Batch {
 /// A batch on the device.
 #[derive(Debug)]
 pub struct BatchTensors {
-    /// `[B, 3, S, S]`.
+    /// `[B, 3, N·S, S]`.
     pub frames: Tensor,
     /// `[B, 1, F, T]`.
     pub spec: Tensor,
-    /// `[B, K_max, D]`.
+    /// `[B, N·K_max, D]`.
     pub foreground: Tensor,
     /// `[B, D]`.
     pub background: Tensor,
-    /// `[B, K_max]` bool, `None` when every sample has K_max captions.
+    /// `[B, N·K_max]` bool, `None` when every sample has N·K_max captions.
     pub fg_valid: Option<Tensor>,
 }
 
 impl Batch {
-    /// Number of samples.
+    /// Number of samples (composed ones count once).
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.ids.len() / self.compose.max(1)
     }
 
     /// True for a batch without samples.
@@ -92,8 +94,17 @@ impl Batch {
     }
 
     /// Creates the tensors on `device` (call on the training thread).
+    ///
+    /// With `compose = N` the N consecutive clips of each sample become one (NoPrior's `concat_num`): their
+    /// frames stacked vertically (the `[N, S, S, 3]` bytes already are the `[N·S, S, 3]` image), their
+    /// log-spectrograms averaged, their foreground captions side by side (`N·K_max` rows, padding masked) and
+    /// the mean of their background vectors as the background. The background is a mean of vectors rather
+    /// than the embedding of a joined caption because stage three has no text encoder and compositions are
+    /// drawn anew every epoch.
     pub fn tensors(&self, device: Device) -> Result<BatchTensors> {
-        let b = self.len() as i64;
+        let clips = self.ids.len() as i64;
+        let n = self.compose.max(1) as i64;
+        let b = clips / n;
         let s = self.image_size as i64;
         let (f, t) = (self.spec_shape.0 as i64, self.spec_shape.1 as i64);
         let k = self.k_max as i64;
@@ -115,31 +126,44 @@ impl Batch {
         } else {
             Some(
                 Tensor::f_from_slice(&self.fg_valid)?
-                    .f_view([b, k])?
+                    .f_view([b, n * k])?
                     .f_to_device(device)?,
             )
         };
+        let spec = Tensor::f_from_data_size(&self.spec, &[clips, 1, f, t], Kind::Float)?
+            .f_to_device(device)?;
+        let background = to(&self.background, &[clips, d])?;
+        let (spec, background) = if n == 1 {
+            (spec, background)
+        } else {
+            (
+                spec.f_view([b, n, 1, f, t])?
+                    .f_mean_dim(1, false, Kind::Float)?,
+                background
+                    .f_view([b, n, d])?
+                    .f_mean_dim(1, false, Kind::Float)?,
+            )
+        };
         Ok(BatchTensors {
-            frames: normalised_frames(&self.frames, [b, s, s], device)?,
-            spec: Tensor::f_from_data_size(&self.spec, &[b, 1, f, t], Kind::Float)?
-                .f_to_device(device)?,
-            foreground: to(&self.foreground, &[b, k, d])?,
-            background: to(&self.background, &[b, d])?,
+            frames: normalised_frames(&self.frames, [b, n * s, s], device)?,
+            spec,
+            foreground: to(&self.foreground, &[b, n * k, d])?,
+            background,
             fg_valid,
         })
     }
 }
 
-/// `[B, S, S, 3]` bytes → `[B, 3, S, S]` ImageNet-normalised f32 on `device`: `(x / 255 − μ) / σ` in f32, the
+/// `[B, H, W, 3]` bytes → `[B, 3, H, W]` ImageNet-normalised f32 on `device`: `(x / 255 − μ) / σ` in f32, the
 /// same operations in the same order as [`super::frames::normalise`], so both give identical values.
-fn normalised_frames(bytes: &[u8], [b, s, _]: [i64; 3], device: Device) -> Result<Tensor> {
+fn normalised_frames(bytes: &[u8], [b, h, w]: [i64; 3], device: Device) -> Result<Tensor> {
     let stats = |v: [f32; 3]| -> Result<Tensor> {
         Ok(Tensor::f_from_slice(&v)?
             .f_view([1, 3, 1, 1])?
             .f_to_device(device)?)
     };
     let x = Tensor::f_from_slice(bytes)?
-        .f_view([b, s, s, 3])?
+        .f_view([b, h, w, 3])?
         .f_to_device(device)?
         .f_permute([0, 3, 1, 2])?
         .f_to_kind(Kind::Float)?;
@@ -171,6 +195,8 @@ pub struct LoaderSettings {
     pub workers: usize,
     /// Batches prepared ahead.
     pub prefetch: usize,
+    /// Clips per sample: a step's indices hold `compose` consecutive clips per sample.
+    pub compose: usize,
 }
 
 /// The random draws of the sample at `pos` in the batch of `step`: crop x, crop y, flip, in that order for both
@@ -195,6 +221,7 @@ fn load_batch(
     match source {
         Source::Cache(cache) => {
             let mut batch = Batch::with_texts(step, &picked, crop as usize, cache.spec_shape());
+            batch.compose = settings.compose;
             let frame_len = (crop * crop * 3) as usize;
             let spec_len = batch.spec.len() / picked.len().max(1);
             batch
@@ -240,6 +267,7 @@ fn load_batch(
                 .first()
                 .map_or((0, 0), |(_, a)| (a.n_bins, a.n_frames));
             let mut batch = Batch::with_texts(step, &picked, crop as usize, spec_shape);
+            batch.compose = settings.compose;
             let frame_len = (crop * crop * 3) as usize;
             let spec_len = spec_shape.0 * spec_shape.1 * 4;
             for (pos, (sample, (frame, audio))) in picked.iter().zip(decoded).enumerate() {
@@ -310,6 +338,7 @@ impl Batch {
         let mut batch = Batch {
             step,
             ids: samples.iter().map(|s| s.id.clone()).collect(),
+            compose: 1,
             frames: vec![0; b * image_size * image_size * 3],
             image_size,
             spec: vec![0; b * spec_shape.0 * spec_shape.1 * 4],
@@ -474,6 +503,64 @@ mod tests {
         assert_eq!(
             host.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             device.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+    }
+
+    /// Two samples of two clips each: frames stacked (clip 0 on top), spectrograms and background vectors
+    /// averaged, the clips' foreground rows side by side with their padding masked.
+    #[test]
+    fn composed_samples_stack_frames_and_average_audio_and_background() {
+        let (s, f, t, d) = (2usize, 1usize, 2usize, 2usize);
+        let ids: Vec<SampleId> = (0..4)
+            .map(|i| SampleId::parse(&format!("c{i}")).unwrap())
+            .collect();
+        let frames: Vec<u8> = (0..4)
+            .flat_map(|c| std::iter::repeat_n(10 * c as u8, s * s * 3))
+            .collect();
+        let spec: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let batch = Batch {
+            step: 0,
+            ids,
+            compose: 2,
+            frames,
+            image_size: s,
+            spec,
+            spec_shape: (f, t),
+            // K_max = 2: clips 0 and 2 have one caption, clips 1 and 3 two.
+            foreground: (0..16).map(|v| v as f32).collect(),
+            fg_valid: vec![true, false, true, true, true, false, true, true],
+            k_max: 2,
+            background: vec![0.0, 2.0, 4.0, 6.0, 1.0, 1.0, 3.0, 5.0],
+            text_dim: d,
+        };
+        assert_eq!(batch.len(), 2);
+        let t = batch.tensors(Device::Cpu).unwrap();
+        assert_eq!(t.frames.size(), [2, 3, 4, 2]);
+        // Rows 0-1 of sample 1 are clip 2 (bytes 20), rows 2-3 clip 3 (bytes 30).
+        let red = |v: f64| (v / 255.0 - f64::from(IMAGENET_MEAN[0])) / f64::from(IMAGENET_STD[0]);
+        let column = Vec::<f32>::try_from(t.frames.get(1).get(0).select(1, 0)).unwrap();
+        for (got, want) in column.iter().zip([red(20.0), red(20.0), red(30.0), red(30.0)]) {
+            assert!((f64::from(*got) - want).abs() < 1e-5, "{column:?}");
+        }
+        assert_eq!(t.spec.size(), [2, 1, 1, 2]);
+        assert_eq!(Vec::<f32>::try_from(t.spec.flatten(0, -1)).unwrap(), [2.0, 3.0, 6.0, 7.0]);
+        assert_eq!(t.foreground.size(), [2, 4, 2]);
+        assert_eq!(
+            Vec::<f32>::try_from(t.foreground.get(1).get(2)).unwrap(),
+            [12.0, 13.0],
+            "clip 3's first caption is sample 1's third row"
+        );
+        let valid = t.fg_valid.expect("padding rows are masked");
+        assert_eq!(
+            Vec::<bool>::try_from(valid.flatten(0, -1)).unwrap(),
+            [true, false, true, true, true, false, true, true]
+        );
+        assert_eq!(
+            Vec::<f32>::try_from(t.background.flatten(0, -1)).unwrap(),
+            [2.0, 4.0, 2.0, 3.0]
         );
     }
 

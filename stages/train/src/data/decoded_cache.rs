@@ -430,6 +430,7 @@ mod tests {
             seed: 9,
             workers: 2,
             prefetch: 1,
+            compose: 1,
         };
         BatchLoader::spawn(Arc::new(samples.to_vec()), source, plan, settings)
             .unwrap()

@@ -5,10 +5,12 @@
 //! - [`frames`]: frame decoding, augmentation, ImageNet normalisation;
 //! - [`audio_clip`]: WAV → log spectrogram;
 //! - [`decoded_cache`]: every clip decoded once per set of inputs, memory-mapped for the epochs;
-//! - [`batch`]: batch buffers and the bounded-channel loader.
+//! - [`batch`]: batch buffers and the bounded-channel loader;
+//! - [`composition`]: the clips of each step, alone or composed into multi-source samples.
 
 pub mod audio_clip;
 pub mod batch;
+pub mod composition;
 pub mod decoded_cache;
 pub mod frames;
 pub mod samples;
@@ -18,5 +20,6 @@ pub use batch::{
     epoch_order, eval_tensors, load_eval_item, Batch, BatchLoader, BatchTensors, EvalItem,
     LoaderSettings, Source,
 };
+pub use composition::StepPlan;
 pub use frames::FrameTransform;
 pub use samples::{training_set, SkippedSample, TrainSample, TrainSet};

@@ -49,6 +49,21 @@ impl TrainedModel {
     }
 }
 
+#[cfg(test)]
+impl TrainedModel {
+    /// A model built in memory (tests that set the weights by hand); `vars` owns its parameters.
+    pub(crate) fn in_memory(vars: nn::VarStore, model: OasslModel, meta: ModelMeta) -> Result<Self> {
+        let ioi = settings::loss_config(&meta.loss)?.ioi();
+        Ok(Self {
+            model,
+            meta,
+            ioi,
+            weights: PathBuf::from("in-memory"),
+            _vars: vars,
+        })
+    }
+}
+
 /// Refuses model files that the training stage's lock does not record, naming the fix.
 fn check_stage_lock(files: &TrainFiles) -> Result<()> {
     let lock_path = files.lock();

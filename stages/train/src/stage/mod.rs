@@ -39,7 +39,7 @@ use oassl_pipeline::Layout;
 
 use crate::data::batch::LoaderSettings;
 use crate::data::decoded_cache::{CacheParams, CacheState, DecodedCache};
-use crate::data::{epoch_order, training_set, BatchLoader, FrameTransform, Source, TrainSample};
+use crate::data::{training_set, BatchLoader, FrameTransform, Source, StepPlan, TrainSample};
 use crate::loss;
 use crate::model::resnet::Compute;
 use crate::model::{load_torchvision_trunk, ModelConfig, OasslModel};
@@ -235,13 +235,8 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         cfg.skip_bad_samples,
     )?;
     let n = set.samples.len();
-    if n < cfg.batch_size {
-        bail!(
-            "[train] batch_size = {} but only {n} training samples are usable",
-            cfg.batch_size
-        );
-    }
-    let steps_per_epoch = n / cfg.batch_size;
+    let step_plan = StepPlan::new(&set.samples, cfg.batch_size, cfg.compose, cfg.seed)?;
+    let steps_per_epoch = step_plan.steps_per_epoch();
     let total_steps = steps_per_epoch * cfg.epochs;
 
     // Fingerprint: the [train] settings that matter and every input file.
@@ -361,12 +356,7 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         .map_or(total_steps, |s| s.min(total_steps))
         .max(start_step);
     let plan: Vec<(usize, Vec<usize>)> = (start_step..end_step)
-        .map(|step| {
-            let epoch = step / steps_per_epoch;
-            let order = epoch_order(n, cfg.seed, epoch);
-            let offset = (step % steps_per_epoch) * cfg.batch_size;
-            (step, order[offset..offset + cfg.batch_size].to_vec())
-        })
+        .map(|step| (step, step_plan.step_clips(step)))
         .collect();
     let cache = decoded_cache(&files, &set.samples, &digests, cfg)?;
     let samples = Arc::new(set.samples);
@@ -384,6 +374,7 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
             seed: cfg.seed,
             workers: cfg.workers,
             prefetch: cfg.prefetch,
+            compose: cfg.compose,
         },
     )?;
 

@@ -455,3 +455,41 @@ fn cpu_autocast_trains_in_bf16() {
         "bf16 and fp32 runs wrote the same weights"
     );
 }
+
+/// `compose = 2` trains on pairs of single-source clips (the run counts pairs as samples) and refuses a
+/// training set with multi-source clips, naming one; the composition enters the fingerprint.
+#[test]
+fn composed_pairs_train_and_multi_source_clips_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = tiny_data(dir.path(), 9, 2);
+    let pairs = TrainConfig {
+        splits: vec!["train_single".into()],
+        compose: 2,
+        batch_size: 2,
+        ..tiny_train()
+    };
+    let s = run(&pairs, &layout, &TrainOptions::default()).unwrap();
+    // 9 clips → ⌊9 / (2·2)⌋ = 2 steps per epoch, 2 epochs.
+    assert_eq!((s.samples, s.total_steps, s.step), (9, 4, 4), "{s:?}");
+    let rows = super::step_log::read_rows(&layout.stage_dir("train").join("steps.csv")).unwrap();
+    assert!(rows.iter().all(|r| r.total.is_finite()), "{rows:?}");
+    let single = TrainConfig {
+        compose: 1,
+        ..pairs.clone()
+    };
+    let again = run(&single, &layout, &TrainOptions::default()).unwrap();
+    assert!(!again.up_to_date, "compose 1 after compose 2 must retrain");
+
+    let with_duets = TrainConfig {
+        splits: vec!["train_single".into(), "train_duet".into()],
+        ..pairs
+    };
+    let err = format!(
+        "{:#}",
+        run(&with_duets, &layout, &TrainOptions::default()).unwrap_err()
+    );
+    assert!(
+        err.contains("compose = 2") && err.contains("train-duet"),
+        "{err}"
+    );
+}
