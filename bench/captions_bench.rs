@@ -84,7 +84,7 @@ fn main() -> Result<()> {
         .collect();
     let cfg = CaptionsConfig::default();
     let params = ExtractParams::from_config(&cfg);
-    let hidden = oassl_captions::progress::bar("bench", 0);
+    let hidden = oassl_pipeline::progress::bar("bench", 0);
 
     eprintln!("bench: extraction, ffmpeg-next");
     let started = Instant::now();

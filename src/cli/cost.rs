@@ -67,7 +67,7 @@ fn settings_of(
         k: args.k,
         warmup: args.warmup,
         iterations: args.iterations,
-        loss: settings::loss_config(&train.loss)?,
+        loss: train.loss.clone(),
         precision: args.precision,
         channels_last: args.channels_last,
         infer_batch: args.infer_batch,

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use oassl_embed::stage::{run as embed_stage, RunOptions};
-use oassl_pipeline::config::{EmbedConfig, LoadedConfig, TrainConfig};
+use oassl_pipeline::config::{EmbedConfig, LoadedConfig, Method, TrainConfig};
 use oassl_train::report::{self, ReportRun, RunGroup};
 use oassl_train::stage::TrainOptions;
 
@@ -52,7 +52,7 @@ fn runs(loaded: &LoadedConfig, layout: &oassl_pipeline::Layout) -> Result<Vec<Re
     let mut out = Vec::new();
     for m in &cfg.report.methods {
         let train = TrainConfig {
-            method: m.clone(),
+            method: m.parse().map_err(anyhow::Error::msg)?,
             ..base.clone()
         };
         out.push(ReportRun::new(
@@ -67,7 +67,7 @@ fn runs(loaded: &LoadedConfig, layout: &oassl_pipeline::Layout) -> Result<Vec<Re
     }
     for [l1, l2] in &cfg.report.lambda_sweep {
         let mut train = TrainConfig {
-            method: "oassl".into(),
+            method: Method::Oassl,
             ..base.clone()
         };
         train.loss.lambda1 = *l1;
@@ -118,7 +118,7 @@ fn runs(loaded: &LoadedConfig, layout: &oassl_pipeline::Layout) -> Result<Vec<Re
             s.distinct_texts
         );
         let train = TrainConfig {
-            method: "oassl".into(),
+            method: Method::Oassl,
             ..base.clone()
         };
         out.push(ReportRun::new(

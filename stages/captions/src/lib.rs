@@ -22,7 +22,6 @@ pub mod dataset_import;
 pub mod endpoint;
 pub mod extraction;
 pub mod journal;
-pub mod progress;
 pub mod prompt;
 pub mod shard;
 pub mod stage;

@@ -24,10 +24,10 @@ use crate::caption_request::{request_key, GenerationParams};
 use crate::client::{caption_all, http_client, CaptionClient, CaptionJob, ClientSettings};
 use crate::extraction::{extract_all, first_stale, ExtractJob, ExtractOutcome, ExtractParams};
 use crate::journal::{load_index, CaptionStatus, Journal, JournalEntry};
-use crate::progress::bar;
 use crate::prompt::PromptTemplate;
 use crate::shard::Shard;
 use crate::table::{write_table, CaptionRecord};
+use oassl_pipeline::progress::bar;
 
 /// Where requests go.
 #[derive(Debug, Clone)]

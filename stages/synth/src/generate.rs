@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use indicatif::{ParallelProgressIterator, ProgressBar, ProgressStyle};
+use indicatif::ParallelProgressIterator;
 use rand::SeedableRng;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -112,17 +112,6 @@ fn scene_for_id(
     sample_scene(&mut rng, cfg, backgrounds, id, split, sounding)
 }
 
-fn progress(n: usize, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(n as u64);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg} {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec}",
-    ) {
-        bar.set_style(style);
-    }
-    bar.set_message(what.to_string());
-    bar
-}
-
 /// Writes one clip (video or extracted files); errors name the clip.
 fn write_clip(cfg: &SynthConfig, layout: &Layout, scene: &Scene, mode: OutputLayout) -> Result<()> {
     if scene.split == PRETRAIN_SPLIT {
@@ -204,7 +193,7 @@ pub fn generate(cfg: &SynthConfig, layout: &Layout, mode: OutputLayout) -> Resul
 
     let scenes = sample_all(cfg);
     let pretrain = sample_pretrain(cfg);
-    let bar = progress(scenes.len() + pretrain.len(), "synth");
+    let bar = oassl_pipeline::progress::bar("synth", scenes.len() + pretrain.len());
     scenes
         .par_iter()
         .chain(pretrain.par_iter())

@@ -279,7 +279,7 @@ pub fn measure(phase: Phase, s: &CostSettings, device: Device) -> Result<CostRow
             timed(&s, &mut step, &sync)?
         }
         Phase::Infer => {
-            let ioi: IoiConfig = s.loss.ioi();
+            let ioi = IoiConfig::from(&s.loss);
             let mut step = || -> Result<()> {
                 model.infer_maps(&x.frames, &x.audio, &ioi)?;
                 Ok(())

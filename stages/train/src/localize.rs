@@ -305,7 +305,11 @@ mod tests {
         set("visual.bn1.bias", &[1], 1.0);
         for (layer, c_in) in [(2, 64), (3, 128), (4, 256)] {
             for c in 0..c_in {
-                set(&format!("visual.layer{layer}.0.downsample.0.weight"), &[c, c, 0, 0], 1.0);
+                set(
+                    &format!("visual.layer{layer}.0.downsample.0.weight"),
+                    &[c, c, 0, 0],
+                    1.0,
+                );
             }
         }
         set("audio.layer4.1.bn2.bias", &[0], 1.0);

@@ -21,6 +21,7 @@ use oassl_pipeline::config::{EvalConfig, TrainConfig};
 use oassl_pipeline::Layout;
 
 use crate::evaluation::{self, EvalReport, ScoredPart};
+use crate::loss::Method;
 use crate::stage::{self, TrainOptions};
 
 /// Which table a run belongs to.
@@ -208,11 +209,11 @@ pub fn run_one(run: &ReportRun, eval_cfg: &EvalConfig, opts: &TrainOptions) -> R
     }
     let evals: Vec<&EvalReport> = seeds.iter().map(|s| &s.eval).collect();
     let summary = summarise(&evals).with_context(|| format!("report run {}", run.name))?;
-    let uses_text = run.train.method == "oassl";
+    let uses_text = run.train.method == Method::Oassl;
     Ok(RunResult {
         name: run.name.clone(),
         group: run.group,
-        method: run.train.method.clone(),
+        method: run.train.method.to_string(),
         lambda1: if uses_text {
             run.train.loss.lambda1
         } else {

@@ -17,10 +17,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use oassl_pipeline::config::EmbedConfig;
+use oassl_pipeline::config::{resolve_device, Accelerator, EmbedConfig};
 use oassl_pipeline::fingerprint::{hash_json, FileDigest};
 use oassl_pipeline::stage_lock::{self, StageLock, Staleness, LOCK_SCHEMA};
 use oassl_pipeline::tables::{read_captions, write_sample_texts, SampleText};
@@ -69,14 +68,14 @@ pub fn encoder_spec(cfg: &EmbedConfig, model_dir: &Path) -> EncoderSpec {
     }
 }
 
-/// The libtorch device a config names.
+/// The libtorch device `[embed] device` names, by the pipeline's one rule ([`resolve_device`]).
 pub fn device(name: &str) -> Result<tch::Device> {
-    match name {
-        "cpu" => Ok(tch::Device::Cpu),
-        "cuda" if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
-        "cuda" => bail!("[embed] device = \"cuda\" but CUDA is not available here"),
-        _ => Ok(tch::Device::cuda_if_available()),
-    }
+    Ok(
+        match resolve_device("embed", name, tch::Cuda::is_available())? {
+            Accelerator::Cpu => tch::Device::Cpu,
+            Accelerator::Cuda => tch::Device::Cuda(0),
+        },
+    )
 }
 
 fn model_files(model_dir: &Path) -> Vec<PathBuf> {
@@ -84,16 +83,6 @@ fn model_files(model_dir: &Path) -> Vec<PathBuf> {
         .iter()
         .map(|f| model_dir.join(f))
         .collect()
-}
-
-fn bar(n: usize) -> ProgressBar {
-    let bar = ProgressBar::new(n as u64);
-    if let Ok(style) = ProgressStyle::with_template(
-        "embed {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 /// Runs stage two.
@@ -169,7 +158,7 @@ pub fn run(
         .collect();
     let cached = texts.len() - missing.len();
     let started = Instant::now();
-    let progress = bar(missing.len());
+    let progress = oassl_pipeline::progress::bar("embed", missing.len());
     let mut truncated = 0;
     for chunk in missing.chunks(cfg.chunk_size) {
         let out = encoder.embed(chunk, cfg.batch_size)?;

@@ -24,7 +24,7 @@ pub use pretrain::PretrainConfig;
 pub use report::ReportConfig;
 pub use stub::StubConfig;
 pub use synth::SynthConfig;
-pub use train::{TrainConfig, TrainLossConfig};
+pub use train::{MapScaling, Method, TrainConfig, TrainLossConfig};
 
 /// The whole `pipeline.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -64,6 +64,30 @@ pub struct InvalidValue {
     pub section: &'static str,
     pub key: &'static str,
     pub reason: String,
+}
+
+/// Where a stage's libtorch work runs, as resolved from its `device` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accelerator {
+    /// The CPU.
+    Cpu,
+    /// The first CUDA device.
+    Cuda,
+}
+
+/// Resolves a `device` key (`auto`: CUDA when available, `cpu`, `cuda`) given whether CUDA is available; the
+/// one rule every stage follows, so `cuda` on a machine without it is an error naming `[section] device`.
+pub fn resolve_device(
+    section: &str,
+    device: &str,
+    cuda_available: bool,
+) -> anyhow::Result<Accelerator> {
+    match (device, cuda_available) {
+        ("cpu", _) | ("auto", false) => Ok(Accelerator::Cpu),
+        ("cuda", true) | ("auto", true) => Ok(Accelerator::Cuda),
+        ("cuda", false) => bail!("[{section}] device = \"cuda\" but CUDA is not available here"),
+        (other, _) => bail!("[{section}] device: {other:?} is not one of auto, cpu, cuda"),
+    }
 }
 
 /// Checks a section's `device` key: `auto` (CUDA when available), `cpu` or `cuda`.
@@ -284,6 +308,23 @@ mod tests {
         let err =
             PipelineConfig::parse("[train]\nmethod = \"x\"\n", Path::new("p.toml")).unwrap_err();
         assert!(format!("{err:#}").contains("[train] method"), "{err:#}");
+        let err = PipelineConfig::parse(
+            "[train.loss]\nori_map_scaling = \"min-max\"\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("[train.loss] ori_map_scaling")
+                && format!("{err:#}").contains("line 2"),
+            "{err:#}"
+        );
+        let parsed = PipelineConfig::parse(
+            "[train]\nmethod = \"noprior\"\n[train.loss]\nori_map_scaling = \"affine\"\n",
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        assert_eq!(parsed.train.method, train::Method::NoPrior);
+        assert_eq!(parsed.train.loss.ori_map_scaling, train::MapScaling::Affine);
         let err = PipelineConfig::parse(
             "[train.loss]\nsinkhorn_epsilon = 0.0\n",
             Path::new("p.toml"),

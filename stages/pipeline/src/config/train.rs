@@ -1,7 +1,8 @@
 //! `[train]` and `[train.loss]`: stage three, the OA-SSL training run.
 //!
-//! `[train.loss]` mirrors `oassl_train::loss::LossConfig` field by field (this crate cannot depend on the model
-//! crate); stage three maps it across and validates it once more with the loss code's own rules.
+//! [`TrainLossConfig`] is the one definition of the objective's constants: plain data, validated here at config
+//! load, and used as it is by the loss code of stage three. Enumerated options ([`Method`], [`MapScaling`]) are
+//! parsed here too, so a misspelt value is a config error naming its `[section] key`.
 
 use std::path::PathBuf;
 
@@ -14,7 +15,7 @@ use super::{ensure, ensure_device, ensure_output_stride, InvalidValue};
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     /// Objective: `lvs`, `noprior` or `oassl` (docs/method.md §3), so baselines train in the same loop.
-    pub method: String,
+    pub method: Method,
     /// Manifest splits to train on (AVS-Synth: `train_single`, `train_duet`).
     pub splits: Vec<String>,
     /// Seed of the weight init, the shuffling and the augmentation.
@@ -84,7 +85,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            method: "oassl".into(),
+            method: Method::Oassl,
             splits: vec!["train_single".into(), "train_duet".into()],
             seed: 0,
             device: "auto".into(),
@@ -115,44 +116,45 @@ impl Default for TrainConfig {
     }
 }
 
-/// `[train.loss]`: the constants of `L_base + λ1·L_oca + λ2·L_ori` (defaults: the paper's values, docs/method.md §3).
+/// `[train.loss]`: every constant of the objective `L_base + λ1·L_oca + λ2·L_ori` (docs/method.md §3). `Default`
+/// holds the paper's values where it gives them and this project's documented choices elsewhere.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainLossConfig {
-    /// α_p, trimap foreground threshold (0.65).
+    /// α_p, trimap foreground threshold: 0.65 (supplementary §1, following LVS).
     pub alpha_p: f64,
-    /// α_n, trimap background threshold (0.4).
+    /// α_n, trimap background threshold: 0.4 (supplementary §1, following LVS).
     pub alpha_n: f64,
-    /// ω, trimap sigmoid sharpness (0.03).
+    /// ω, trimap sigmoid sharpness: 0.03 (supplementary §1, following LVS).
     pub omega: f64,
-    /// Temperature of L_LVS (0.07).
+    /// T of L_LVS: 0.07 (LVS and NoPrior code, docs/method.md §3.1).
     pub lvs_temperature: f64,
-    /// Add L_OSC to L_base for `oassl` (true, docs/method.md §11.4).
+    /// Add L_OSC to L_base for `oassl`: true (docs/method.md §11.4). `noprior` always includes it.
     pub base_includes_osc: bool,
-    /// Weight of L_OSC inside L_base (1).
+    /// Weight of L_OSC inside L_base: 1 (NoPrior trains L_LVS + L_OSC 1:1, docs/method.md §2.4).
     pub osc_weight: f64,
-    /// IOI stop threshold on the remaining saliency (0.1).
+    /// IOI stop threshold on the remaining saliency: 0.1 (NoPrior code, docs/method.md §2.3).
     pub ioi_stop_saliency: f64,
-    /// IOI background cosine threshold (0.7).
+    /// IOI background cosine threshold: 0.7 (NoPrior code, docs/method.md §2.3).
     pub ioi_background_similarity: f64,
-    /// IOI merge cosine threshold (0.6).
+    /// IOI merge cosine threshold: 0.6 (NoPrior code, docs/method.md §2.3).
     pub ioi_merge_similarity: f64,
-    /// λ1, weight of L_oca (1).
+    /// λ1, weight of L_oca: 1 (supplementary Table 3).
     pub lambda1: f64,
-    /// Temperature of L_oca (0.07).
+    /// T of L_oca: 0.07 (not retrieved; LVS's value, docs/method.md §11.6).
     pub oca_temperature: f64,
-    /// δ, OCA false-negative caption-cosine threshold (0.5).
+    /// δ, OCA false-negative caption-cosine threshold: 0.5 (not retrieved; docs/method.md §11.6, sweepable).
     pub oca_false_negative_threshold: f64,
-    /// λ2, weight of L_ori (0.1).
+    /// λ2, weight of L_ori: 0.1 (supplementary Table 3).
     pub lambda2: f64,
-    /// Sinkhorn iterations (100).
+    /// Sinkhorn iterations: 100 (supplementary §1).
     pub sinkhorn_iterations: usize,
-    /// Sinkhorn ε (0.05).
+    /// Sinkhorn ε: 0.05 (not retrieved; docs/method.md §3.4 suggests 0.05–0.1).
     pub sinkhorn_epsilon: f64,
-    /// λ_c, weight of the coordinate distance in the ORI cost (1).
+    /// λ_c, weight of the coordinate distance in the ORI cost: 1 (not retrieved; docs/method.md §3.4).
     pub ori_coordinate_weight: f64,
-    /// Rescaling of reference maps before transport: `minmax` or `affine` ((S + 1) / 2).
-    pub ori_map_scaling: String,
+    /// How reference maps are rescaled to [0, 1] before transport: `minmax` (docs/method.md §11.7) or `affine`.
+    pub ori_map_scaling: MapScaling,
 }
 
 impl Default for TrainLossConfig {
@@ -174,7 +176,7 @@ impl Default for TrainLossConfig {
             sinkhorn_iterations: 100,
             sinkhorn_epsilon: 0.05,
             ori_coordinate_weight: 1.0,
-            ori_map_scaling: "minmax".into(),
+            ori_map_scaling: MapScaling::MinMax,
         }
     }
 }
@@ -187,12 +189,6 @@ impl TrainConfig {
 
     pub(crate) fn validate(&self) -> Result<(), InvalidValue> {
         const S: &str = "train";
-        ensure(
-            matches!(self.method.as_str(), "lvs" | "noprior" | "oassl"),
-            S,
-            "method",
-            || format!("{:?} is not one of lvs, noprior, oassl", self.method),
-        )?;
         ensure(!self.splits.is_empty(), S, "splits", || {
             "must name at least one manifest split".into()
         })?;
@@ -222,7 +218,10 @@ impl TrainConfig {
             },
         )?;
         ensure((1..=8).contains(&self.compose), S, "compose", || {
-            format!("must be 1 (clips as they are) to 8 clips per sample, got {}", self.compose)
+            format!(
+                "must be 1 (clips as they are) to 8 clips per sample, got {}",
+                self.compose
+            )
         })?;
         ensure(self.epochs >= 1, S, "epochs", || {
             "must be at least 1".into()
@@ -268,7 +267,8 @@ impl TrainConfig {
 }
 
 impl TrainLossConfig {
-    fn validate(&self) -> Result<(), InvalidValue> {
+    /// Rejects values no loss can use (non-positive temperatures, ε or ω; negative weights; zero iterations).
+    pub fn validate(&self) -> Result<(), InvalidValue> {
         const S: &str = "train.loss";
         for (key, v) in [
             ("omega", self.omega),
@@ -299,13 +299,98 @@ impl TrainLossConfig {
             "sinkhorn_iterations",
             || "must be at least 1".into(),
         )?;
-        ensure(
-            matches!(self.ori_map_scaling.as_str(), "minmax" | "affine"),
-            S,
-            "ori_map_scaling",
-            || format!("{:?} is not one of minmax, affine", self.ori_map_scaling),
-        )?;
         Ok(())
+    }
+}
+
+/// Which objective stage three trains (docs/method.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Method {
+    /// L_LVS alone (LVS, CVPR 2021).
+    Lvs,
+    /// L_LVS + L_OSC (NoPrior, CVPR 2024).
+    NoPrior,
+    /// L_base + λ1·L_oca + λ2·L_ori (OA-SSL, CVPR 2025).
+    Oassl,
+}
+
+impl Method {
+    /// Every objective, in the order of the paper's tables.
+    pub const ALL: [Method; 3] = [Method::Lvs, Method::NoPrior, Method::Oassl];
+
+    /// The name used in configs, file names and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lvs => "lvs",
+            Self::NoPrior => "noprior",
+            Self::Oassl => "oassl",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("[train] method: {s:?} is not one of lvs, noprior, oassl"))
+    }
+}
+
+impl TryFrom<String> for Method {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Method> for String {
+    fn from(m: Method) -> String {
+        m.name().to_string()
+    }
+}
+
+/// How L_ori rescales reference maps to [0, 1] before transport (docs/method.md §11.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum MapScaling {
+    /// `(S − min) / (max − min)` per map (`minmax`).
+    MinMax,
+    /// `(S + 1) / 2` (`affine`).
+    Affine,
+}
+
+impl TryFrom<String> for MapScaling {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "minmax" => Ok(Self::MinMax),
+            "affine" => Ok(Self::Affine),
+            other => Err(format!(
+                "[train.loss] ori_map_scaling: {other:?} is not one of minmax, affine"
+            )),
+        }
+    }
+}
+
+impl From<MapScaling> for String {
+    fn from(m: MapScaling) -> String {
+        match m {
+            MapScaling::MinMax => "minmax",
+            MapScaling::Affine => "affine",
+        }
+        .to_string()
     }
 }
 

@@ -542,11 +542,17 @@ mod tests {
         // Rows 0-1 of sample 1 are clip 2 (bytes 20), rows 2-3 clip 3 (bytes 30).
         let red = |v: f64| (v / 255.0 - f64::from(IMAGENET_MEAN[0])) / f64::from(IMAGENET_STD[0]);
         let column = Vec::<f32>::try_from(t.frames.get(1).get(0).select(1, 0)).unwrap();
-        for (got, want) in column.iter().zip([red(20.0), red(20.0), red(30.0), red(30.0)]) {
+        for (got, want) in column
+            .iter()
+            .zip([red(20.0), red(20.0), red(30.0), red(30.0)])
+        {
             assert!((f64::from(*got) - want).abs() < 1e-5, "{column:?}");
         }
         assert_eq!(t.spec.size(), [2, 1, 1, 2]);
-        assert_eq!(Vec::<f32>::try_from(t.spec.flatten(0, -1)).unwrap(), [2.0, 3.0, 6.0, 7.0]);
+        assert_eq!(
+            Vec::<f32>::try_from(t.spec.flatten(0, -1)).unwrap(),
+            [2.0, 3.0, 6.0, 7.0]
+        );
         assert_eq!(t.foreground.size(), [2, 4, 2]);
         assert_eq!(
             Vec::<f32>::try_from(t.foreground.get(1).get(2)).unwrap(),

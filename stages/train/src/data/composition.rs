@@ -24,7 +24,12 @@ impl StepPlan {
     /// A plan over `samples`, refused (naming the setting, and the first offending clip) when they cannot fill
     /// one step or, with `compose > 1`, when a clip has more than one sounding source: composing it would make
     /// a sample with more sources than the composition says.
-    pub fn new(samples: &[TrainSample], batch_size: usize, compose: usize, seed: u64) -> Result<Self> {
+    pub fn new(
+        samples: &[TrainSample],
+        batch_size: usize,
+        compose: usize,
+        seed: u64,
+    ) -> Result<Self> {
         let compose = compose.max(1);
         if compose > 1 {
             if let Some(s) = samples.iter().find(|s| s.foreground.len() != 1) {
@@ -94,7 +99,11 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 18, "a clip repeats within one epoch: {epoch:?}");
-        assert_ne!(plan.step_clips(0), plan.step_clips(3), "epochs draw new compositions");
+        assert_ne!(
+            plan.step_clips(0),
+            plan.step_clips(3),
+            "epochs draw new compositions"
+        );
     }
 
     #[test]
@@ -110,7 +119,10 @@ mod tests {
         let mut clips: Vec<_> = (0..8).map(|i| clip(i, 1)).collect();
         clips[5] = clip(5, 2);
         let err = StepPlan::new(&clips, 2, 2, 0).unwrap_err().to_string();
-        assert!(err.contains("clip-005") && err.contains("compose = 2"), "{err}");
+        assert!(
+            err.contains("clip-005") && err.contains("compose = 2"),
+            "{err}"
+        );
         let clips: Vec<_> = (0..5).map(|i| clip(i, 1)).collect();
         let err = StepPlan::new(&clips, 2, 3, 0).unwrap_err().to_string();
         assert!(err.contains("needs 6") && err.contains("only 5"), "{err}");

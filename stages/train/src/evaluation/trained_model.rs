@@ -9,7 +9,6 @@ use tch::{nn, Device};
 
 use crate::model::ioi::IoiConfig;
 use crate::model::OasslModel;
-use crate::stage::settings;
 use crate::stage::{ModelMeta, TrainFiles};
 
 /// Final weights, their description and the IOI settings they were trained with.
@@ -33,7 +32,7 @@ impl TrainedModel {
     pub fn load(files: &TrainFiles, device: Device) -> Result<Self> {
         check_stage_lock(files)?;
         let meta = ModelMeta::read(&files.meta())?;
-        let ioi = settings::loss_config(&meta.loss)?.ioi();
+        let ioi = IoiConfig::from(&meta.loss);
         let mut vars = nn::VarStore::new(device);
         let model = OasslModel::new(vars.root(), &meta.model_config())?;
         let weights = files.model();
@@ -52,8 +51,12 @@ impl TrainedModel {
 #[cfg(test)]
 impl TrainedModel {
     /// A model built in memory (tests that set the weights by hand); `vars` owns its parameters.
-    pub(crate) fn in_memory(vars: nn::VarStore, model: OasslModel, meta: ModelMeta) -> Result<Self> {
-        let ioi = settings::loss_config(&meta.loss)?.ioi();
+    pub(crate) fn in_memory(
+        vars: nn::VarStore,
+        model: OasslModel,
+        meta: ModelMeta,
+    ) -> Result<Self> {
+        let ioi = IoiConfig::from(&meta.loss);
         Ok(Self {
             model,
             meta,

@@ -17,24 +17,14 @@
 //! problems are solved together by one batched [`sinkhorn`] call.
 
 use crate::error::{Result, TrainError};
+pub use crate::loss::config::MapScaling;
 use crate::loss::sinkhorn::sinkhorn;
 use crate::model::sound_map::reference_maps;
 use crate::shape::expect_dims;
-use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 /// Mass added to every pixel before normalising a map into a distribution.
 const MASS_FLOOR: f64 = 1e-6;
-
-/// How reference maps are brought to [0, 1] (docs/method.md §11.7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MapScaling {
-    /// `(S − min) / (max − min)` per map.
-    MinMax,
-    /// `(S + 1) / 2`.
-    Affine,
-}
 
 /// L_ori's constants.
 #[derive(Debug, Clone, Copy, PartialEq)]

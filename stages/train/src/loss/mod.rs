@@ -23,10 +23,13 @@ pub use l_ori::object_region_isolation;
 pub use l_osc::object_similarity_clustering;
 pub use sinkhorn::{sinkhorn, Transport};
 
-use crate::error::Result;
-use crate::model::ioi::iterative_object_identification;
+use crate::error::{Result, TrainError};
+use crate::loss::l_oca::OcaParams;
+use crate::loss::l_ori::OriParams;
+use crate::model::ioi::{iterative_object_identification, IoiConfig};
 use crate::model::sound_map::sound_map_all;
 use crate::model::Outputs;
+use crate::trimap::Trimap;
 use tch::Tensor;
 
 /// The scalar terms of one step. Terms a method does not use are zero tensors; `total` is the one to
@@ -66,14 +69,17 @@ fn upcast(outputs: &Outputs) -> Outputs {
 
 /// Computes the objective of `method` on one batch of model outputs.
 pub fn total(outputs: &Outputs, cfg: &LossConfig, method: Method) -> Result<LossTerms> {
-    cfg.validate()?;
+    cfg.validate().map_err(|e| TrainError::Config {
+        field: e.key,
+        reason: e.reason,
+    })?;
     // Trimap sigmoids reach 1e-24 and masked means divide by their sums: half precision would flush them
     // to zero, so the losses always run in at least f32.
     let outputs = &upcast(outputs);
     let visual = &outputs.visual;
     let zero = || Tensor::zeros([], (visual.kind(), visual.device()));
     let sim_all = sound_map_all(visual, &outputs.audio)?;
-    let lvs = lvs_contrastive(&sim_all, &cfg.trimap(), cfg.lvs_temperature)?;
+    let lvs = lvs_contrastive(&sim_all, &Trimap::from(cfg), cfg.lvs_temperature)?;
 
     let use_osc = match method {
         Method::Lvs => false,
@@ -81,7 +87,7 @@ pub fn total(outputs: &Outputs, cfg: &LossConfig, method: Method) -> Result<Loss
         Method::Oassl => cfg.base_includes_osc,
     };
     let (osc, sources_per_sample) = if use_osc {
-        let ioi = iterative_object_identification(visual, &outputs.audio, &cfg.ioi())?;
+        let ioi = iterative_object_identification(visual, &outputs.audio, &IoiConfig::from(cfg))?;
         let osc = object_similarity_clustering(&ioi)?;
         // One copy of the [B, T] labels, after the loss is queued.
         (osc, ioi.source_counts()?)
@@ -94,14 +100,19 @@ pub fn total(outputs: &Outputs, cfg: &LossConfig, method: Method) -> Result<Loss
         let b = sim_all.size()[0];
         let own = sim_all.diagonal(0, 0, 1).permute([2, 0, 1]); // [B, h, w]
         let fg = foreground_reference(&outputs.fg_refs, outputs.fg_valid.as_ref())?;
-        let oca =
-            object_aware_contrastive_alignment(visual, &own, &fg, &outputs.bg_ref, &cfg.oca())?;
+        let oca = object_aware_contrastive_alignment(
+            visual,
+            &own,
+            &fg,
+            &outputs.bg_ref,
+            &OcaParams::from(cfg),
+        )?;
         let refs = Tensor::cat(&[&outputs.fg_refs, &outputs.bg_ref.unsqueeze(1)], 1);
         let valid = outputs.fg_valid.as_ref().map(|m| {
             let bg = Tensor::ones([b, 1], (m.kind(), m.device()));
             Tensor::cat(&[m, &bg], 1)
         });
-        let ori = object_region_isolation(visual, &refs, valid.as_ref(), &cfg.ori())?;
+        let ori = object_region_isolation(visual, &refs, valid.as_ref(), &OriParams::from(cfg))?;
         (oca, ori)
     } else {
         (zero(), zero())
@@ -232,11 +243,7 @@ mod tests {
             sinkhorn_epsilon: 0.0,
             ..LossConfig::default()
         };
-        assert!(bad
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("sinkhorn_epsilon"));
+        assert_eq!(bad.validate().unwrap_err().key, "sinkhorn_epsilon");
         assert_eq!("noprior".parse::<Method>().unwrap(), Method::NoPrior);
         assert_eq!(serde_json::to_string(&Method::Oassl).unwrap(), "\"oassl\"");
         assert!("hard-way".parse::<Method>().is_err());

@@ -267,16 +267,6 @@ fn batch_tensors<R: rand::Rng>(
     Ok((frames, labels))
 }
 
-fn progress(total: usize) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(total as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "pretrain {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
-}
-
 /// Adam steps over seeded epochs of the training frames; returns the loss of every step.
 fn train_loop(
     cfg: &PretrainConfig,
@@ -298,7 +288,7 @@ fn train_loop(
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let per_epoch = train_idx.len() / cfg.batch_size;
     let mut order = train_idx.to_vec();
-    let bar = progress(cfg.steps);
+    let bar = oassl_pipeline::progress::bar("pretrain", cfg.steps);
     let mut losses = Vec::with_capacity(cfg.steps);
     for step in 0..cfg.steps {
         if step % per_epoch == 0 {

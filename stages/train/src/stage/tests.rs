@@ -90,6 +90,7 @@ fn tiny_localisation_set(root: &Path) -> Layout {
             max_silent: 0,
             single_box_area: vec![[0.0, 0.08], [1.0, 0.14]],
             pretrain: 240,
+            plain_backgrounds: std::env::var("OV_PLAIN").is_ok(),
             ..SynthConfig::default()
         },
     )
@@ -107,12 +108,18 @@ fn tiny_pretrained_train(layout: &Layout, seed: u64) -> (TrainConfig, TrainOptio
     };
     let pre = crate::pretrain::run(&pretrain, layout, false).unwrap();
     let cfg = TrainConfig {
-        method: "oassl".into(),
+        method: oassl_pipeline::config::Method::Oassl,
         splits: vec!["train_single".into()],
         seed,
         batch_size: 8,
-        learning_rate: 1e-3,
-        epochs: 40,
+        learning_rate: std::env::var("OV_LR")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1e-3),
+        epochs: std::env::var("OV_EPOCHS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(40),
         checkpoint_every: 1000,
         image_size: 80,
         visual_output_stride: 16,
@@ -148,7 +155,7 @@ fn tiny_model_overfits_and_beats_a_random_map() {
     let layout = tiny_localisation_set(dir.path());
     let (cfg, opts) = tiny_pretrained_train(&layout, 0);
     let s = run(&cfg, &layout, &opts).unwrap();
-    assert_eq!((s.step, s.total_steps), (40, 40));
+    assert_eq!(s.step, s.total_steps);
     let rows = super::step_log::read_rows(&layout.stage_dir("train").join("steps.csv")).unwrap();
     let (first, last) = (rows[0].total, rows[rows.len() - 1].total);
     assert!(

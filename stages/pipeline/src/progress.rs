@@ -1,4 +1,5 @@
-//! Progress bars with rate and ETA on a terminal, hidden otherwise (logs and CI stay clean).
+//! The one progress-bar style of every stage: label, bar, count, rate, elapsed and ETA, then the stage's message
+//! (a loss, a file); drawn on a terminal, hidden otherwise so logs and CI output stay clean.
 
 use std::io::IsTerminal;
 
@@ -12,7 +13,7 @@ pub fn bar(what: &str, len: usize) -> ProgressBar {
         return bar;
     }
     let template = format!(
-        "{what:>10} {{bar:30}} {{pos}}/{{len}} {{per_sec}} [{{elapsed_precise}} < {{eta_precise}}]"
+        "{what:>10} {{bar:30}} {{pos}}/{{len}} {{per_sec}} [{{elapsed_precise}} < {{eta_precise}}] {{msg}}"
     );
     if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);

@@ -1,0 +1,68 @@
+//! The last phase of a finished run: the final checkpoint, the step log and loss curve, the weights and their
+//! description, and, last, the stage lock that vouches for them (a crash before it leaves a run that resumes).
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+
+use oassl_pipeline::config::TrainConfig;
+use oassl_pipeline::fingerprint::FileDigest;
+use oassl_pipeline::stage_lock::{self, StageLock, LOCK_SCHEMA};
+
+use super::plan::RunPlan;
+use super::session::Session;
+use super::{loss_curve, step_log, ModelMeta, TrainFiles};
+
+/// Writes every output of a run that reached its last step `step`.
+pub(super) fn finish(
+    cfg: &TrainConfig,
+    plan: &RunPlan,
+    session: &Session,
+    files: &TrainFiles,
+    step: usize,
+    final_loss: f64,
+) -> Result<()> {
+    let state = session.checkpoint_state(cfg, plan, step);
+    files
+        .checkpoints()
+        .save(&session.vs, &session.adam, state)?;
+    step_log::write_rows(&files.steps(), &session.rows)?;
+    loss_curve::write(&files.curve(), &session.rows)?;
+    oassl_pipeline::atomic::write_via_path(&files.model(), |tmp| {
+        session
+            .vs
+            .save(tmp)
+            .with_context(|| format!("saving weights to {}", tmp.display()))
+    })?;
+    let meta = ModelMeta {
+        method: cfg.method.to_string(),
+        step,
+        text_dim: session.model_cfg.text_dim as usize,
+        image_size: cfg.image_size,
+        audio_seconds: cfg.audio_seconds,
+        freeze_visual: cfg.freeze_visual,
+        visual_output_stride: session.model_cfg.visual_output_stride,
+        visual_projection: session.model_cfg.visual_projection,
+        loss: cfg.loss.clone(),
+        final_loss,
+    };
+    oassl_pipeline::atomic::write_json(&files.meta(), &meta)?;
+    let mut counts = BTreeMap::new();
+    counts.insert("samples".to_string(), plan.steps.clips as u64);
+    counts.insert("skipped".to_string(), plan.set.skipped.len() as u64);
+    counts.insert("steps".to_string(), step as u64);
+    let lock = StageLock {
+        schema: LOCK_SCHEMA,
+        stage: "train".into(),
+        oassl_version: env!("CARGO_PKG_VERSION").into(),
+        config_hash: plan.config_hash.clone(),
+        deps: plan.digests.clone(),
+        outs: vec![
+            FileDigest::of(&files.model())?,
+            FileDigest::of(&files.meta())?,
+        ],
+        counts,
+        finished_at: stage_lock::now_stamp(),
+    };
+    lock.write(&files.lock())
+}
