@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use oassl_captions::table::{read_table, CaptionRecord};
 use oassl_pipeline::config::StubConfig;
 use oassl_pipeline::manifest::Manifest;
 use oassl_pipeline::tables::read_captions;
@@ -16,7 +17,7 @@ fn repo_prompt() -> PathBuf {
 }
 
 /// A workspace with a tiny AVS-Synth and `[captions]` lines added to the config.
-fn synth_workspace(captions: &str) -> Workspace {
+pub(crate) fn synth_workspace(captions: &str) -> Workspace {
     let prompt = repo_prompt();
     let toml = format!(
         "{TINY_SYNTH}\n[captions]\nprompt_file = {:?}\nbackoff_ms = 5\nbackoff_max_ms = 50\n{captions}\n",
@@ -38,7 +39,7 @@ fn captions_table(ws: &Workspace) -> Vec<oassl_pipeline::tables::CaptionRow> {
     read_captions(&ws.data().join("captions/captions.parquet")).expect("captions table")
 }
 
-fn assert_all_ok(ws: &Workspace, n: usize) {
+pub(crate) fn assert_all_ok(ws: &Workspace, n: usize) {
     let rows = captions_table(ws);
     assert_eq!(rows.len(), n);
     let mut ids: Vec<_> = rows.iter().map(|r| r.sample_id.clone()).collect();
@@ -57,7 +58,7 @@ fn assert_all_ok(ws: &Workspace, n: usize) {
 /// played (the stand-in says so only when it found, in the extracted frame, a played object of that colour and
 /// shape), the caption's colour word is the sounding object's, and the background names exactly the silent
 /// objects (which the prompt does not mention, so only the frame can tell).
-fn assert_captions_match_scenes(ws: &Workspace) {
+pub(crate) fn assert_captions_match_scenes(ws: &Workspace) {
     let scenes: Vec<oassl_synth::scene::Scene> =
         serde_json::from_slice(&std::fs::read(ws.data().join("dataset/scenes.json")).unwrap())
             .unwrap();
@@ -288,11 +289,13 @@ fn prompt_change_re_requests_captions_only_and_revert_is_free() {
     std::fs::write(&prompt, &original).unwrap();
     let out = ws.oassl(&["captions"]);
     assert_ok(&out);
-    assert!(
-        stdout(&out).contains("10 cached, 0 requested"),
-        "{}",
-        stdout(&out)
-    );
+    // The merge extracts nothing the shards extracted and asks for nothing.
+    for part in [
+        "extraction 0 new, 10 cached",
+        "captions 10 cached, 0 requested",
+    ] {
+        assert!(stdout(&out).contains(part), "{part}: {}", stdout(&out));
+    }
     assert_eq!(stub.stats().chat_requests, 20);
     assert_all_ok(&ws, 10);
 }
@@ -379,6 +382,88 @@ fn shards_then_merge_give_one_row_per_sample() {
     assert_ok(&out);
     assert_eq!(stub.stats().chat_requests, 10);
     assert_all_ok(&ws, 10);
+}
+
+/// Every column of the captions table, with `latency_ms` zeroed: it is the wall time of each request, which no
+/// two runs share. Everything else (ids, order, captions, status, attempts, model, hashes, request keys, raw
+/// answers) is the same for the same frames, prompt and model wherever the request was sent from.
+fn table_without_timings(ws: &Workspace) -> Vec<CaptionRecord> {
+    read_table(&ws.data().join("captions/captions.parquet"))
+        .unwrap()
+        .into_iter()
+        .map(|r| CaptionRecord { latency_ms: 0, ..r })
+        .collect()
+}
+
+/// A job array of eight shards and the merge write the table an unsharded run writes in an identical workspace,
+/// row for row in manifest order. A lost shard journal shows in the merged table, and rerunning that shard alone
+/// (the README's recovery) makes it identical again.
+#[test]
+fn eight_shards_then_merge_equal_an_unsharded_run() {
+    // No endpoints: every run starts its own stand-in, as each array task starts its own server.
+    let whole = synth_workspace("");
+    assert_ok(&whole.oassl(&["captions"]));
+    let expected = table_without_timings(&whole);
+    assert_eq!(expected.len(), 10);
+    assert!(expected.iter().all(|r| r.status == "ok"), "{expected:?}");
+
+    let sharded = synth_workspace("");
+    let captions = sharded.data().join("captions");
+    let mut shard_rows = Vec::new();
+    for i in 0..8 {
+        assert_ok(&sharded.oassl(&["captions", "--shard", &format!("{i}/8")]));
+        let part = read_table(&captions.join(format!("captions.shard-{i}-of-8.parquet"))).unwrap();
+        assert!(part.iter().all(|r| r.status == "ok"), "shard {i}: {part:?}");
+        shard_rows.push(part);
+    }
+    // The shards split the manifest: every sample in exactly one of them, and no table for the whole yet.
+    let mut ids: Vec<_> = shard_rows
+        .iter()
+        .flatten()
+        .map(|r| r.sample_id.clone())
+        .collect();
+    ids.sort();
+    let mut wanted: Vec<_> = expected.iter().map(|r| r.sample_id.clone()).collect();
+    wanted.sort();
+    assert_eq!(ids, wanted);
+    assert!(!captions.join("captions.parquet").exists());
+    let out = sharded.oassl(&["captions", "--merge"]);
+    assert_ok(&out);
+    // The merge extracts nothing the shards extracted and asks for nothing.
+    for part in [
+        "extraction 0 new, 10 cached",
+        "captions 10 cached, 0 requested",
+    ] {
+        assert!(stdout(&out).contains(part), "{part}: {}", stdout(&out));
+    }
+    assert_eq!(table_without_timings(&sharded), expected);
+
+    // One shard's journal lost: the merge marks its rows and the tables differ.
+    let (lost, rows) = shard_rows
+        .iter()
+        .enumerate()
+        .find(|(_, rows)| !rows.is_empty())
+        .unwrap();
+    std::fs::remove_file(captions.join(format!("journal.shard-{lost}-of-8.jsonl"))).unwrap();
+    let out = sharded.oassl(&["captions", "--merge"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let merged = table_without_timings(&sharded);
+    assert_ne!(merged, expected);
+    let not_captioned: Vec<_> = merged.iter().filter(|r| r.status != "ok").collect();
+    assert_eq!(not_captioned.len(), rows.len(), "{merged:?}");
+    assert!(not_captioned
+        .iter()
+        .all(|r| rows.iter().any(|s| s.sample_id == r.sample_id)));
+    // Rerunning that shard asks for its captions alone; the next merge is identical to the unsharded table.
+    let out = sharded.oassl(&["captions", "--shard", &format!("{lost}/8")]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains(&format!("0 cached, {} requested", rows.len())),
+        "{}",
+        stdout(&out)
+    );
+    assert_ok(&sharded.oassl(&["captions", "--merge"]));
+    assert_eq!(table_without_timings(&sharded), expected);
 }
 
 #[test]

@@ -60,3 +60,93 @@ fn music_list_becomes_a_manifest_that_refuses_silent_overwrites() {
     force.push("--force");
     assert_ok(&ws.oassl(&force));
 }
+
+#[test]
+fn a_folder_of_videos_becomes_a_manifest_labelled_by_folder_or_csv() {
+    let ws = Workspace::with_config("");
+    let videos = ws.path().join("clips");
+    for rel in ["acoustic_guitar/g1.mp4", "cello/c1.mkv", "cello/c2.mp4"] {
+        let path = videos.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"").unwrap();
+    }
+    let dir = videos.to_str().unwrap();
+    let folder = [
+        "import", "--format", "folder", "--videos", dir, "--split", "train",
+    ];
+    assert_ok(&ws.oassl(&folder));
+    let manifest_path = ws.data().join("dataset/manifest.csv");
+    let manifest = Manifest::read(&manifest_path).unwrap();
+    let rows: Vec<(&str, Vec<String>)> = manifest
+        .rows
+        .iter()
+        .map(|r| (r.id.as_str(), r.labels.clone()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("g1", vec!["acoustic guitar".to_string()]),
+            ("c1", vec!["cello".to_string()]),
+            ("c2", vec!["cello".to_string()]),
+        ]
+    );
+    assert!(manifest
+        .rows
+        .iter()
+        .all(|r| r.split == "train" && manifest.video_path(r).unwrap().is_file()));
+
+    // A video outside any class folder, and a second video with a taken stem, are refused by name.
+    std::fs::write(videos.join("loose.mp4"), b"").unwrap();
+    let mut force = folder.to_vec();
+    force.push("--force");
+    let out = ws.oassl(&force);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("loose.mp4"), "{err}");
+    std::fs::remove_file(videos.join("loose.mp4")).unwrap();
+    std::fs::write(videos.join("acoustic_guitar/c2.webm"), b"").unwrap();
+    let out = ws.oassl(&force);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("acoustic_guitar/c2.webm") && err.contains("cello/c2.mp4"),
+        "{err}"
+    );
+    std::fs::remove_file(videos.join("acoustic_guitar/c2.webm")).unwrap();
+
+    // Labels from a CSV: a video it does not list stops the import unless --skip-missing leaves it out.
+    let csv = ws.path().join("labels.csv");
+    std::fs::write(
+        &csv,
+        "id,labels\nc1,cello,violin\ng1,acoustic_guitar\nzz,horn\n",
+    )
+    .unwrap();
+    let mut with_csv = force.clone();
+    with_csv.extend(["--labels-csv", csv.to_str().unwrap()]);
+    let out = ws.oassl(&with_csv);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("c2") && err.contains("--skip-missing"),
+        "{err}"
+    );
+    with_csv.push("--skip-missing");
+    let out = ws.oassl(&with_csv);
+    assert_ok(&out);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("2 clips")
+            && said.contains("1 videos not in the labels CSV")
+            && said.contains("first: zz"),
+        "{said}"
+    );
+    let manifest = Manifest::read(&manifest_path).unwrap();
+    let labels: Vec<Vec<String>> = manifest.rows.iter().map(|r| r.labels.clone()).collect();
+    assert_eq!(labels, [vec!["acoustic guitar"], vec!["cello", "violin"]]);
+
+    // A list belongs to the list formats, not to a folder import.
+    let mut listed = force.clone();
+    listed.extend(["--list", "list.txt"]);
+    let out = ws.oassl(&listed);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("takes no --list"));
+}

@@ -1,6 +1,7 @@
 //! Integration tests: the built `oassl` binary against real files, processes and HTTP.
 
 mod captions_cli;
+mod captions_slurm;
 mod common;
 mod embed_cli;
 mod gpu_bench;

@@ -1,10 +1,10 @@
-//! `oassl captions`: stage one. Without `[captions] endpoints` it starts the local MLLM stand-in (`[stub]`) on a
-//! free loopback port for the run and stops it afterwards.
+//! `oassl captions`: stage one. Without `[captions] endpoints` (or `--endpoint`) it starts the local MLLM
+//! stand-in (`[stub]`) on a free loopback port for the run and stops it afterwards.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Args;
 
 use oassl_captions::shard::Shard;
@@ -24,6 +24,10 @@ pub struct CaptionsArgs {
     /// Send no requests: write the table from every shard's journal.
     #[arg(long)]
     pub merge: bool,
+    /// Send the requests to this OpenAI-compatible base URL (`http://host:8000/v1`) instead of
+    /// `[captions] endpoints`; repeat for several (e.g. the servers one job array task started for itself).
+    #[arg(long = "endpoint", value_name = "URL")]
+    pub endpoints: Vec<String>,
     /// Write the pending requests as OpenAI Batch API JSONL (for `vllm run-batch`) instead of sending them.
     #[arg(long, value_name = "FILE")]
     pub export_batch: Option<PathBuf>,
@@ -34,7 +38,20 @@ pub struct CaptionsArgs {
 
 pub fn run(config: &Path, args: CaptionsArgs) -> Result<ExitCode> {
     let (loaded, layout) = super::load(config)?;
-    let cfg = &loaded.config.captions;
+    let mut section = loaded.config.captions.clone();
+    if !args.endpoints.is_empty() {
+        if let Some(bad) = args
+            .endpoints
+            .iter()
+            .find(|e| !(e.starts_with("http://") || e.starts_with("https://")))
+        {
+            bail!(
+                "--endpoint {bad:?} is not an http(s) URL (for example http://127.0.0.1:8000/v1)"
+            );
+        }
+        section.endpoints = args.endpoints.clone();
+    }
+    let cfg = &section;
     let prompt_path = loaded.resolve(&cfg.prompt_file);
     let mut stand_in = None;
     let endpoints = if cfg.endpoints.is_empty() {

@@ -1,22 +1,26 @@
-//! `oassl import`: a manifest from a local VGGSound or MUSIC video folder and a benchmark list file.
+//! `oassl import`: a manifest from a local VGGSound or MUSIC video folder and a benchmark list file, or from a
+//! plain folder of videos.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use oassl_captions::dataset_import::{import, ImportRequest, ListFormat};
-use oassl_pipeline::manifest::Manifest;
+use oassl_captions::dataset_import::{
+    import, import_folder, FolderRequest, ImportRequest, SourceFormat,
+};
+use oassl_pipeline::manifest::{Manifest, ManifestRow};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// List conventions: vggsound (`id` or `id,label`) or music (`id,label[,label...]`).
+    /// vggsound (list of `id` or `id,label`), music (list of `id,label[,label...]`) or folder (every video under
+    /// --videos, no list).
     #[arg(long)]
-    pub format: ListFormat,
-    /// The list file (e.g. ../shared/datasets/music/train_lists/music_duet_train.txt).
+    pub format: SourceFormat,
+    /// The list file (e.g. ../shared/datasets/music/train_lists/music_duet_train.txt); not with --format folder.
     #[arg(long)]
-    pub list: PathBuf,
+    pub list: Option<PathBuf>,
     /// Folder searched recursively for `<id>.<mp4|mkv|webm|avi|mov|flv>`.
     #[arg(long)]
     pub videos: PathBuf,
@@ -29,7 +33,12 @@ pub struct ImportArgs {
     /// VGG-SS vggss.json, for lists of bare ids.
     #[arg(long)]
     pub annotations: Option<PathBuf>,
-    /// Leave out clips whose video is missing (counted) instead of stopping.
+    /// With --format folder: `id,label[,label...]` lines (id = the video's file stem); without it a video's label
+    /// is its parent folder's name.
+    #[arg(long, value_name = "FILE")]
+    pub labels_csv: Option<PathBuf>,
+    /// Leave out clips whose video is missing (with --format folder: videos the labels CSV does not list),
+    /// counted, instead of stopping.
     #[arg(long)]
     pub skip_missing: bool,
     /// Add the rows to the existing manifest (ids must stay unique).
@@ -40,12 +49,27 @@ pub struct ImportArgs {
     pub force: bool,
 }
 
-pub fn run(config: &Path, args: ImportArgs) -> Result<ExitCode> {
-    let (_, layout) = super::load(config)?;
-    let path = layout.manifest();
+/// The imported rows, where they came from (for messages) and what was left out.
+struct Imported {
+    rows: Vec<ManifestRow>,
+    source: String,
+    left_out: String,
+}
+
+fn from_list(
+    args: &ImportArgs,
+    format: oassl_captions::dataset_import::ListFormat,
+) -> Result<Imported> {
+    if args.labels_csv.is_some() {
+        bail!("--labels-csv is for --format folder; a list of bare VGGSound ids takes --labels vggsound.csv");
+    }
+    let list = args
+        .list
+        .clone()
+        .context("--format vggsound and --format music need --list FILE")?;
     let outcome = import(&ImportRequest {
-        format: args.format,
-        list: args.list.clone(),
+        format,
+        list: list.clone(),
         videos: args.videos.clone(),
         split: args.split.clone(),
         labels_csv: args.labels.clone(),
@@ -55,21 +79,78 @@ pub fn run(config: &Path, args: ImportArgs) -> Result<ExitCode> {
     if outcome.rows.is_empty() {
         bail!(
             "{}: no clip of the list has a video under {} ({} missing)",
-            args.list.display(),
+            list.display(),
             args.videos.display(),
             outcome.missing_videos.len()
         );
     }
+    Ok(Imported {
+        rows: outcome.rows,
+        source: list.display().to_string(),
+        left_out: format!("{} without a video left out", outcome.missing_videos.len()),
+    })
+}
+
+fn from_folder(args: &ImportArgs) -> Result<Imported> {
+    if let Some(list) = &args.list {
+        bail!(
+            "--format folder takes no --list ({}): every video under --videos becomes a row",
+            list.display()
+        );
+    }
+    if args.labels.is_some() || args.annotations.is_some() {
+        bail!("--format folder reads labels from --labels-csv or the parent folders' names, not --labels or --annotations");
+    }
+    let outcome = import_folder(&FolderRequest {
+        videos: args.videos.clone(),
+        split: args.split.clone(),
+        labels_csv: args.labels_csv.clone(),
+        skip_missing: args.skip_missing,
+    })?;
+    if outcome.rows.is_empty() {
+        bail!(
+            "no video under {} to import ({} not in the labels CSV)",
+            args.videos.display(),
+            outcome.unlabelled.len()
+        );
+    }
+    let mut left_out = format!(
+        "{} videos not in the labels CSV left out",
+        outcome.unlabelled.len()
+    );
+    if let Some(csv) = &args.labels_csv {
+        if let Some(first) = outcome.labels_without_video.first() {
+            left_out.push_str(&format!(
+                "; {} ids of {} have no video (first: {first})",
+                outcome.labels_without_video.len(),
+                csv.display()
+            ));
+        }
+    }
+    Ok(Imported {
+        rows: outcome.rows,
+        source: format!("folder {}", args.videos.display()),
+        left_out,
+    })
+}
+
+pub fn run(config: &Path, args: ImportArgs) -> Result<ExitCode> {
+    let (_, layout) = super::load(config)?;
+    let path = layout.manifest();
+    let imported = match args.format {
+        SourceFormat::List(format) => from_list(&args, format)?,
+        SourceFormat::Folder => from_folder(&args)?,
+    };
     let mut rows = Vec::new();
     if path.exists() {
         if args.append {
             rows = Manifest::read(&path)?.rows;
             let existing: std::collections::HashSet<_> =
                 rows.iter().map(|r| r.id.clone()).collect();
-            if let Some(dup) = outcome.rows.iter().find(|r| existing.contains(&r.id)) {
+            if let Some(dup) = imported.rows.iter().find(|r| existing.contains(&r.id)) {
                 bail!(
                     "{}: sample {} is already in {}",
-                    args.list.display(),
+                    imported.source,
                     dup.id,
                     path.display()
                 );
@@ -81,18 +162,18 @@ pub fn run(config: &Path, args: ImportArgs) -> Result<ExitCode> {
             );
         }
     }
-    let added = outcome.rows.len();
-    rows.extend(outcome.rows);
+    let added = imported.rows.len();
+    rows.extend(imported.rows);
     let base = path
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     Manifest { base, rows }.write(&path)?;
     println!(
-        "import: {added} clips ({} split) from {} -> {}; {} without a video left out",
+        "import: {added} clips ({} split) from {} -> {}; {}",
         args.split,
-        args.list.display(),
+        imported.source,
         path.display(),
-        outcome.missing_videos.len()
+        imported.left_out
     );
     Ok(ExitCode::SUCCESS)
 }

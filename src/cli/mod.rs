@@ -42,7 +42,7 @@ pub struct Cli {
 pub enum Command {
     /// Generate the AVS-Synth dataset (videos or extracted frames + audio, manifest, ground truth).
     Synth(synth::SynthArgs),
-    /// Build the manifest from a local VGGSound or MUSIC video folder and a benchmark list file.
+    /// Build the manifest from a local VGGSound or MUSIC video folder and a benchmark list file, or a folder of videos.
     Import(import::ImportArgs),
     /// Stage one: extract frames and audio, caption them with the MLLM.
     Captions(captions::CaptionsArgs),

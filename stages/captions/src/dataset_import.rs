@@ -1,5 +1,6 @@
 //! Manifest rows from a local copy of a public dataset: VGGSound (and its VGG-SS subsets) or MUSIC, given a
-//! folder of videos and one of the benchmarks' list files (`../shared/datasets` in this project's checkout).
+//! folder of videos and one of the benchmarks' list files (`../shared/datasets` in this project's checkout), or
+//! from a plain folder of videos without a list.
 //!
 //! List files, one clip per line (blank lines and `#` comments skipped):
 //!
@@ -8,10 +9,13 @@
 //! | `vggsound` | `id` (`vggss_test.csv`, `train_lists/vggss_10k.txt`) | `--labels vggsound.csv` (`ytid,start,label,split`) or `--annotations vggss.json` (`file`, `class`) |
 //! | `vggsound` | `id,label` (`vggsound_single_test.csv`) | the line |
 //! | `music` | `id,label[,label...]` (`music_solo_train.txt`, `music_duet_train.txt`) | the line |
+//! | `folder` | no list: every video under the folder is a row | `--labels-csv` (`id,label[,label...]`), else the video's parent folder's name |
 //!
 //! Labels written with underscores (`acoustic_guitar`) are read with spaces. Pair lists that name two videos per
 //! sample (`vggsound_duet_test.csv`) are refused: a manifest row is one clip. A video is found by its file stem
-//! (the id) anywhere under the video folder (`.mp4`, `.mkv`, `.webm`, `.avi`, `.mov`, `.flv`).
+//! (the id) anywhere under the video folder (`.mp4`, `.mkv`, `.webm`, `.avi`, `.mov`, `.flv`). In a `folder`
+//! import two videos with the same stem are refused (naming both), as is a video outside any class folder when
+//! there is no labels CSV.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -37,6 +41,25 @@ impl std::str::FromStr for ListFormat {
             "vggsound" => Ok(Self::VggSound),
             "music" => Ok(Self::Music),
             other => bail!("unknown list format {other:?}: expected vggsound or music"),
+        }
+    }
+}
+
+/// What `oassl import --format` names: a benchmark list's conventions, or a plain folder of videos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    List(ListFormat),
+    /// Every video under a folder, without a list.
+    Folder,
+}
+
+impl std::str::FromStr for SourceFormat {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "folder" => Ok(Self::Folder),
+            "vggsound" | "music" => Ok(Self::List(s.parse()?)),
+            other => bail!("unknown format {other:?}: expected vggsound, music or folder"),
         }
     }
 }
@@ -69,8 +92,8 @@ pub struct ImportOutcome {
 
 const VIDEO_EXTENSIONS: [&str; 6] = ["mp4", "mkv", "webm", "avi", "mov", "flv"];
 
-/// Every video under `dir`, by file stem; the first one found (in sorted path order) wins.
-fn index_videos(dir: &Path) -> Result<HashMap<String, PathBuf>> {
+/// Every video under `dir` (recursively), in sorted path order.
+fn find_videos(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         bail!("video folder {} not found", dir.display());
     }
@@ -94,8 +117,13 @@ fn index_videos(dir: &Path) -> Result<HashMap<String, PathBuf>> {
         }
     }
     found.sort();
+    Ok(found)
+}
+
+/// Every video under `dir`, by file stem; the first one found (in sorted path order) wins.
+fn index_videos(dir: &Path) -> Result<HashMap<String, PathBuf>> {
     let mut index = HashMap::new();
-    for path in found {
+    for path in find_videos(dir)? {
         if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
             index.entry(stem.to_string()).or_insert(path);
         }
@@ -233,6 +261,156 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome> {
     Ok(out)
 }
 
+/// What to import from a plain folder of videos (no list file).
+#[derive(Debug, Clone)]
+pub struct FolderRequest {
+    /// Folder searched (recursively) for the videos; each one becomes a row.
+    pub videos: PathBuf,
+    /// Split written into every row.
+    pub split: String,
+    /// `id,label[,label...]` lines; without it a video's label is its parent folder's name.
+    pub labels_csv: Option<PathBuf>,
+    /// Leave out videos the labels CSV does not list (in the outcome) instead of failing.
+    pub skip_missing: bool,
+}
+
+/// The rows of a folder import and what was left out.
+#[derive(Debug, Clone, Default)]
+pub struct FolderOutcome {
+    pub rows: Vec<ManifestRow>,
+    /// Videos the labels CSV does not list (only with `skip_missing`).
+    pub unlabelled: Vec<PathBuf>,
+    /// Ids of the labels CSV that no video under the folder has, sorted.
+    pub labels_without_video: Vec<String>,
+}
+
+/// A label as written into the manifest; `|` separates a row's labels there, so it cannot be part of one.
+fn checked_label(raw: &str, origin: impl FnOnce() -> String) -> Result<String> {
+    let label = label_text(raw);
+    if label.is_empty() {
+        bail!("{}: empty label", origin());
+    }
+    if label.contains('|') {
+        bail!(
+            "{}: label {label:?} contains `|`, which separates labels in the manifest",
+            origin()
+        );
+    }
+    Ok(label)
+}
+
+/// `id -> labels` from `id,label[,label...]` lines (quoted fields may hold commas; blank lines, `#` comments
+/// and a first line starting with `id` as a header are skipped).
+fn read_folder_labels(path: &Path) -> Result<HashMap<String, Vec<String>>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .with_context(|| format!("opening labels CSV {}", path.display()))?;
+    let mut out = HashMap::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("reading labels CSV {}", path.display()))?;
+        let line = record.position().map_or(i as u64 + 1, |p| p.line());
+        let at = || format!("{}: line {line}", path.display());
+        let id = record.get(0).unwrap_or_default();
+        if id.is_empty() && record.iter().all(str::is_empty) {
+            continue;
+        }
+        if i == 0 && id.eq_ignore_ascii_case("id") {
+            continue;
+        }
+        if record.len() < 2 {
+            bail!(
+                "{}: expected `id,label[,label...]`, got no label for {id:?}",
+                at()
+            );
+        }
+        let labels = record
+            .iter()
+            .skip(1)
+            .map(|l| checked_label(l, at))
+            .collect::<Result<Vec<_>>>()?;
+        if out.insert(id.to_string(), labels).is_some() {
+            bail!("{}: {id:?} is listed twice", at());
+        }
+    }
+    Ok(out)
+}
+
+/// One row per video under the folder: id = the file stem, labels from the CSV or the parent folder's name.
+pub fn import_folder(req: &FolderRequest) -> Result<FolderOutcome> {
+    let mut csv_labels = match &req.labels_csv {
+        Some(p) => Some(read_folder_labels(p)?),
+        None => None,
+    };
+    let root = req.videos.as_path();
+    let mut out = FolderOutcome::default();
+    let mut by_id: HashMap<SampleId, PathBuf> = HashMap::new();
+    for video in find_videos(root)? {
+        let stem = video
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .with_context(|| format!("{}: file name is not UTF-8", video.display()))?;
+        let id = SampleId::parse(stem)
+            .with_context(|| format!("{}: the file stem is the sample id", video.display()))?;
+        if let Some(first) = by_id.get(&id) {
+            bail!(
+                "two videos have the id {id}: {} and {} (ids are file stems and must be unique)",
+                first.display(),
+                video.display()
+            );
+        }
+        let labels = match csv_labels.as_mut() {
+            Some(known) => match known.remove(id.as_str()) {
+                Some(labels) => labels,
+                None if req.skip_missing => {
+                    out.unlabelled.push(video.clone());
+                    by_id.insert(id, video);
+                    continue;
+                }
+                None => bail!(
+                    "{}: {id} is not in the labels CSV {}; --skip-missing leaves such videos out",
+                    video.display(),
+                    req.labels_csv.as_deref().unwrap_or(root).display()
+                ),
+            },
+            None => {
+                let parent = video.parent().unwrap_or(root);
+                if parent == root {
+                    bail!(
+                        "{}: a video directly in {} has no class folder; put it in a folder named after its label or give --labels-csv",
+                        video.display(),
+                        root.display()
+                    );
+                }
+                let name = parent
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .with_context(|| format!("{}: folder name is not UTF-8", parent.display()))?;
+                vec![checked_label(name, || {
+                    format!("{}: parent folder {name:?}", video.display())
+                })?]
+            }
+        };
+        let path = std::path::absolute(&video).unwrap_or_else(|_| video.clone());
+        out.rows.push(ManifestRow {
+            id: id.clone(),
+            video: Some(path.to_string_lossy().into_owned()),
+            labels,
+            split: req.split.clone(),
+            timestamp: None,
+        });
+        by_id.insert(id, video);
+    }
+    if let Some(rest) = csv_labels {
+        out.labels_without_video = rest.into_keys().collect();
+        out.labels_without_video.sort();
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,5 +539,142 @@ mod tests {
         };
         let err = format!("{:#}", import(&gone).unwrap_err());
         assert!(err.contains("nowhere"), "{err}");
+    }
+
+    fn folder(videos: &Path, labels_csv: Option<PathBuf>, skip_missing: bool) -> FolderRequest {
+        FolderRequest {
+            videos: videos.to_path_buf(),
+            split: "train".into(),
+            labels_csv,
+            skip_missing,
+        }
+    }
+
+    fn ids(rows: &[ManifestRow]) -> Vec<&str> {
+        rows.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    #[test]
+    fn folder_labels_come_from_parent_folders_and_a_loose_video_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("videos");
+        touch(&root.join("acoustic_guitar/g1.mp4"));
+        touch(&root.join("acoustic_guitar/g2.MOV"));
+        touch(&root.join("animals/dog_barking/d1.webm"));
+        touch(&root.join("animals/notes.txt"));
+        let out = import_folder(&folder(&root, None, false)).unwrap();
+        assert_eq!(ids(&out.rows), ["g1", "g2", "d1"]);
+        let labels: Vec<_> = out.rows.iter().map(|r| r.labels.clone()).collect();
+        assert_eq!(
+            labels,
+            [
+                vec!["acoustic guitar"],
+                vec!["acoustic guitar"],
+                vec!["dog barking"]
+            ]
+        );
+        assert!(out.rows.iter().all(|r| r.split == "train"));
+        let video = out.rows[2].video.as_deref().unwrap();
+        assert!(Path::new(video).is_absolute(), "{video}");
+        assert!(video.ends_with("animals/dog_barking/d1.webm"), "{video}");
+
+        touch(&root.join("loose.flv"));
+        let err = format!(
+            "{:#}",
+            import_folder(&folder(&root, None, true)).unwrap_err()
+        );
+        assert!(
+            err.contains("loose.flv") && err.contains("--labels-csv"),
+            "{err}"
+        );
+        let err = format!(
+            "{:#}",
+            import_folder(&folder(&dir.path().join("nowhere"), None, false)).unwrap_err()
+        );
+        assert!(err.contains("nowhere"), "{err}");
+    }
+
+    #[test]
+    fn folder_refuses_two_videos_with_one_stem_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("cello/clip.mp4"));
+        touch(&dir.path().join("violin/clip.mkv"));
+        let err = format!(
+            "{:#}",
+            import_folder(&folder(dir.path(), None, false)).unwrap_err()
+        );
+        assert!(
+            err.contains("cello/clip.mp4") && err.contains("violin/clip.mkv"),
+            "{err}"
+        );
+        // A stem that is no valid sample id is named too.
+        std::fs::remove_file(dir.path().join("violin/clip.mkv")).unwrap();
+        touch(&dir.path().join("violin/bad id.mp4"));
+        let err = format!(
+            "{:#}",
+            import_folder(&folder(dir.path(), None, false)).unwrap_err()
+        );
+        assert!(err.contains("bad id.mp4"), "{err}");
+    }
+
+    #[test]
+    fn folder_labels_from_a_csv_with_missing_and_surplus_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("v");
+        touch(&root.join("x1.mp4"));
+        touch(&root.join("misc/x2.avi"));
+        touch(&root.join("misc/x3.mp4"));
+        let csv = dir.path().join("labels.csv");
+        std::fs::write(
+            &csv,
+            "id,label\n# duet\nx1, cello ,acoustic_guitar\n\n\"x2\",\"people marching, loud\"\nzz,horn\n",
+        )
+        .unwrap();
+        let err = format!(
+            "{:#}",
+            import_folder(&folder(&root, Some(csv.clone()), false)).unwrap_err()
+        );
+        assert!(
+            err.contains("misc/x3.mp4") && err.contains("--skip-missing"),
+            "{err}"
+        );
+        let out = import_folder(&folder(&root, Some(csv.clone()), true)).unwrap();
+        // Rows in path order: `misc/x2.avi` sorts before `x1.mp4`.
+        assert_eq!(ids(&out.rows), ["x2", "x1"]);
+        assert_eq!(out.rows[0].labels, vec!["people marching, loud"]);
+        assert_eq!(out.rows[1].labels, vec!["cello", "acoustic guitar"]);
+        assert_eq!(out.unlabelled, vec![root.join("misc/x3.mp4")]);
+        assert_eq!(out.labels_without_video, vec!["zz"]);
+
+        for (text, wanted) in [
+            ("x1,cello\nx1,horn\n", "line 2"),
+            ("x1\n", "no label"),
+            ("x1,cello|horn\n", "`|`"),
+            ("x1,cello,\n", "empty label"),
+        ] {
+            std::fs::write(&csv, text).unwrap();
+            let err = format!(
+                "{:#}",
+                import_folder(&folder(&root, Some(csv.clone()), true)).unwrap_err()
+            );
+            assert!(
+                err.contains(wanted) && err.contains("labels.csv"),
+                "{text:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn format_names() {
+        assert_eq!(
+            "folder".parse::<SourceFormat>().unwrap(),
+            SourceFormat::Folder
+        );
+        assert_eq!(
+            "music".parse::<SourceFormat>().unwrap(),
+            SourceFormat::List(ListFormat::Music)
+        );
+        let err = format!("{:#}", "csv".parse::<SourceFormat>().unwrap_err());
+        assert!(err.contains("folder"), "{err}");
     }
 }

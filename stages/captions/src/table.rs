@@ -18,10 +18,12 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use polars::prelude::*;
 
-use oassl_pipeline::tables::{list_of_strings, read_parquet, str_column, write_parquet};
+use oassl_pipeline::tables::{
+    list_column, list_of_strings, read_parquet, str_column, strings_of, write_parquet,
+};
 
 /// One output row.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +90,58 @@ pub fn read_keys(path: &Path) -> Result<Vec<(String, String, String)>> {
         .collect())
 }
 
+/// Every column of every row of a written table, in file order.
+pub fn read_table(path: &Path) -> Result<Vec<CaptionRecord>> {
+    let df = read_parquet(path)?;
+    let text = |name: &str| str_column(&df, name, path);
+    let (ids, background, status, error) = (
+        text("sample_id")?,
+        text("background")?,
+        text("status")?,
+        text("error")?,
+    );
+    let (model, prompt_hash, image_hash, request_key, raw_response) = (
+        text("model")?,
+        text("prompt_hash")?,
+        text("image_hash")?,
+        text("request_key")?,
+        text("raw_response")?,
+    );
+    let labels = list_column(&df, "labels", &DataType::String, path)?;
+    let foreground = list_column(&df, "foreground", &DataType::String, path)?;
+    let attempts = df
+        .column("attempts")
+        .and_then(|c| c.u32())
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{}: column `attempts` (u32)", path.display()))?;
+    let latency = df
+        .column("latency_ms")
+        .and_then(|c| c.u64())
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{}: column `latency_ms` (u64)", path.display()))?;
+    let get = |c: &StringChunked, i: usize| c.get(i).unwrap_or_default().to_string();
+    (0..df.height())
+        .map(|i| {
+            Ok(CaptionRecord {
+                sample_id: get(ids, i),
+                labels: strings_of(labels.get_as_series(i))?,
+                foreground: strings_of(foreground.get_as_series(i))?,
+                background: get(background, i),
+                status: get(status, i),
+                error: get(error, i),
+                attempts: attempts.get(i).unwrap_or_default(),
+                latency_ms: latency.get(i).unwrap_or_default(),
+                model: get(model, i),
+                prompt_hash: get(prompt_hash, i),
+                image_hash: get(image_hash, i),
+                request_key: get(request_key, i),
+                raw_response: get(raw_response, i),
+            })
+        })
+        .collect::<Result<_>>()
+        .with_context(|| format!("reading {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,7 +174,8 @@ mod tests {
             error: "no audio stream".into(),
             ..row.clone()
         };
-        write_table(&path, &[row.clone(), failed]).unwrap();
+        write_table(&path, &[row.clone(), failed.clone()]).unwrap();
+        assert_eq!(read_table(&path).unwrap(), vec![row.clone(), failed]);
         let back = read_captions(&path).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back[0].foreground, row.foreground);
@@ -129,5 +184,9 @@ mod tests {
         assert!(back[1].foreground.is_empty());
         let keys = read_keys(&path).unwrap();
         assert_eq!(keys[1].2, "no audio stream");
+        // A table without rows (an empty shard) reads back too.
+        write_table(&path, &[]).unwrap();
+        assert!(read_table(&path).unwrap().is_empty());
+        assert!(read_captions(&path).unwrap().is_empty());
     }
 }

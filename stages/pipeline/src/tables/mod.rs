@@ -92,14 +92,38 @@ pub fn floats_of(cell: Option<Series>) -> Result<Vec<f32>> {
     }
 }
 
+/// A list column of `inner` values; typed even without rows, where polars would infer the null type and the
+/// table would not read back (a shard of a small manifest can be empty).
+fn list_column_of(name: &str, inner: DataType, series: Vec<Series>) -> Column {
+    if series.is_empty() {
+        return Series::new_empty(name.into(), &DataType::List(Box::new(inner))).into_column();
+    }
+    Series::new(name.into(), series).into_column()
+}
+
 /// A list-of-strings column.
 pub fn list_of_strings(name: &str, rows: impl Iterator<Item = Vec<String>>) -> Column {
     let series: Vec<Series> = rows.map(|r| Series::new(PlSmallStr::EMPTY, r)).collect();
-    Series::new(name.into(), series).into_column()
+    list_column_of(name, DataType::String, series)
 }
 
 /// A list-of-f32 column.
 pub fn list_of_floats(name: &str, rows: impl Iterator<Item = Vec<f32>>) -> Column {
     let series: Vec<Series> = rows.map(|r| Series::new(PlSmallStr::EMPTY, r)).collect();
-    Series::new(name.into(), series).into_column()
+    list_column_of(name, DataType::Float32, series)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_columns_without_rows_keep_their_type() {
+        let strings = list_of_strings("s", std::iter::empty());
+        assert_eq!(strings.dtype(), &DataType::List(Box::new(DataType::String)));
+        let floats = list_of_floats("f", std::iter::empty());
+        assert_eq!(floats.dtype(), &DataType::List(Box::new(DataType::Float32)));
+        let one = list_of_strings("s", std::iter::once(vec!["a".to_string()]));
+        assert_eq!(one.dtype(), strings.dtype());
+    }
 }
