@@ -18,7 +18,7 @@ pub struct ImportArgs {
     /// --videos, no list).
     #[arg(long)]
     pub format: SourceFormat,
-    /// The list file (e.g. ../shared/datasets/music/train_lists/music_duet_train.txt); not with --format folder.
+    /// The list file (e.g. MUSIC's `music_duet_train.txt`); not with --format folder.
     #[arg(long)]
     pub list: Option<PathBuf>,
     /// Folder searched recursively for `<id>.<mp4|mkv|webm|avi|mov|flv>`.

@@ -1,6 +1,6 @@
 //! Manifest rows from a local copy of a public dataset: VGGSound (and its VGG-SS subsets) or MUSIC, given a
-//! folder of videos and one of the benchmarks' list files (`../shared/datasets` in this project's checkout), or
-//! from a plain folder of videos without a list.
+//! folder of videos and one of the list files published with the benchmarks, or from a plain folder of videos
+//! without a list.
 //!
 //! List files, one clip per line (blank lines and `#` comments skipped):
 //!
