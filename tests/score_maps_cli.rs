@@ -7,26 +7,41 @@ use serde_json::Value;
 
 use crate::common::{assert_ok, Workspace, TINY_SYNTH};
 
+/// The normalised xyxy boxes of a ground-truth entry.
+fn boxes_of(entry: &Value) -> Vec<Vec<f64>> {
+    entry["bbox"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            b.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether pixel (`x`, `y`) of the 224 grid is inside box `b` (painted as `int(224·v)`).
+fn inside(b: &[f64], x: usize, y: usize) -> bool {
+    let (x, y) = (x as f64, y as f64);
+    x >= (b[0] * 224.0).floor()
+        && x < (b[2] * 224.0).floor()
+        && y >= (b[1] * 224.0).floor()
+        && y < (b[3] * 224.0).floor()
+}
+
 /// Writes one [K,224,224] f32 map per entry: each source's box filled with 1 (or its complement when `invert`).
 fn write_maps(gt: &[Value], path: &std::path::Path, invert: bool) {
     let mut buffers: Vec<(String, Vec<u8>, usize)> = Vec::new();
     for entry in gt {
-        let boxes = entry["bbox"].as_array().unwrap();
+        let boxes = boxes_of(entry);
         let mut data = Vec::with_capacity(boxes.len() * 224 * 224 * 4);
-        for b in boxes {
-            let b: Vec<f64> = b
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect();
+        for b in &boxes {
             for y in 0..224 {
                 for x in 0..224 {
-                    let inside = (x as f64) >= (b[0] * 224.0).floor()
-                        && (x as f64) < (b[2] * 224.0).floor()
-                        && (y as f64) >= (b[1] * 224.0).floor()
-                        && (y as f64) < (b[3] * 224.0).floor();
-                    let v: f32 = if inside != invert { 1.0 } else { 0.0 };
+                    let v: f32 = if inside(b, x, y) != invert { 1.0 } else { 0.0 };
                     data.extend_from_slice(&v.to_le_bytes());
                 }
             }
@@ -37,6 +52,34 @@ fn write_maps(gt: &[Value], path: &std::path::Path, invert: bool) {
             boxes.len(),
         ));
     }
+    write_tensors(&buffers, path);
+}
+
+/// Writes one [1,224,224] f32 map per entry: 1 on the union of its boxes.
+fn write_union_maps(gt: &[Value], path: &std::path::Path) {
+    let buffers: Vec<(String, Vec<u8>, usize)> = gt
+        .iter()
+        .map(|entry| {
+            let boxes = boxes_of(entry);
+            let mut data = Vec::with_capacity(224 * 224 * 4);
+            for y in 0..224 {
+                for x in 0..224 {
+                    let v: f32 = if boxes.iter().any(|b| inside(b, x, y)) {
+                        1.0
+                    } else {
+                        0.0
+                    };
+                    data.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            (entry["file"].as_str().unwrap().to_string(), data, 1)
+        })
+        .collect();
+    write_tensors(&buffers, path);
+}
+
+/// Writes `(id, f32 bytes, K)` as `[K,224,224]` tensors.
+fn write_tensors(buffers: &[(String, Vec<u8>, usize)], path: &std::path::Path) {
     let views: HashMap<String, TensorView> = buffers
         .iter()
         .map(|(id, data, k)| {
@@ -105,4 +148,80 @@ fn perfect_maps_score_one_and_inverted_maps_zero() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+#[test]
+fn multi_source_both_writes_and_prints_both_scorings() {
+    let ws = Workspace::with_config(TINY_SYNTH);
+    assert_ok(&ws.oassl(&["synth", "--layout", "extracted"]));
+    let gt_path = ws.data().join("dataset/ground_truth/train_duet.json");
+    let gt: Vec<Value> = serde_json::from_slice(&std::fs::read(&gt_path).unwrap()).unwrap();
+    assert!(gt.iter().all(|e| boxes_of(e).len() >= 2), "duet frames");
+    let sources: usize = gt.iter().map(|e| boxes_of(e).len()).sum();
+    let maps = ws.path().join("maps.safetensors");
+    let out = ws.path().join("report.json");
+    let score = |multi_source: &str| {
+        let o = ws.oassl(&[
+            "score-maps",
+            "--maps",
+            maps.to_str().unwrap(),
+            "--annotations",
+            gt_path.to_str().unwrap(),
+            "--format",
+            "synth",
+            "--protocol",
+            "oassl",
+            "--multi-source",
+            multi_source,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_ok(&o);
+        let report: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        (report, String::from_utf8_lossy(&o.stdout).to_string())
+    };
+    // One map per frame on the union of its sources: every frame is found (frame-wise 1), but only
+    // one source per frame can be matched to it, so source-wise scores at most half the sources.
+    write_union_maps(&gt, &maps);
+    let (report, printed) = score("both");
+    assert_eq!(report["scoring"], "source-wise");
+    let (source, frame) = (&report["aggregates"], &report["frame_wise"]["aggregates"]);
+    assert_eq!(source["entries"].as_u64().unwrap() as usize, sources);
+    assert_eq!(frame["entries"].as_u64().unwrap() as usize, gt.len());
+    assert_eq!(frame["mean_ciou"].as_f64().unwrap(), 1.0, "{frame}");
+    let source_mean = source["mean_ciou"].as_f64().unwrap();
+    assert!(source_mean <= 0.5, "{source}");
+    assert_eq!(
+        report["frame_wise"]["samples"].as_array().unwrap().len(),
+        gt.len()
+    );
+    let rows: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.starts_with("| oassl |"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{printed}");
+    assert!(rows[0].ends_with("| source-wise |"), "{printed}");
+    assert!(rows[1].ends_with("| frame-wise |"), "{printed}");
+    assert!(rows[1].contains("| 100.00 |"), "{printed}");
+
+    // Frame-wise alone: the report's main aggregates, labelled, and no second set.
+    let (report, printed) = score("frame-wise");
+    assert_eq!(report["scoring"], "frame-wise");
+    assert_eq!(report["aggregates"], *frame);
+    assert!(report.get("frame_wise").is_none(), "{report}");
+    assert_eq!(
+        printed
+            .lines()
+            .filter(|l| l.starts_with("| oassl |"))
+            .count(),
+        1
+    );
+    assert!(printed.contains("| frame-wise |") && !printed.contains("| source-wise |"));
+    let (report, _) = score("source-wise");
+    assert_eq!(report["scoring"], "source-wise");
+    assert_eq!(
+        report["aggregates"]["mean_ciou"].as_f64().unwrap(),
+        source_mean
+    );
+    assert!(report.get("frame_wise").is_none(), "{report}");
 }

@@ -173,7 +173,22 @@ fn tiny_run_trains_reports_up_to_date_and_evaluates() {
             slices.is_empty() || parts == split["model"]["aggregates"]["samples"],
             "{split}"
         );
+        // Multi-source scoring is both by default: frame-wise rows beside the source-wise ones, one entry per
+        // counted frame (a frame without any object map counts under neither scoring, as in NoPrior).
+        assert_eq!(split["model"]["scoring"], "source-wise", "{split}");
+        let frames = &split["frame_wise"]["model"];
+        assert_eq!(frames["entries"], frames["counted_samples"], "{split}");
+        assert_eq!(
+            frames["counted_samples"], split["model"]["aggregates"]["counted_samples"],
+            "{split}"
+        );
+        assert_eq!(
+            *frames, split["model"]["frame_wise"]["aggregates"],
+            "{split}"
+        );
     }
+    let table = std::fs::read_to_string(ws.data().join("eval/results.md")).unwrap();
+    assert!(table.contains("| frame-wise cIoU@0.3 |"), "{table}");
     eval_refuses_a_model_its_lock_does_not_record(&ws);
     localize_uses_the_trained_model(&ws);
     report_compares_runs(&ws);
@@ -324,6 +339,8 @@ fn report_compares_runs(ws: &Workspace) {
         "centre prior",
         " ± ",
         "| test_duet AUC | ",
+        "test_duet frame-wise CIoU@0.3 (%)",
+        "| test_duet frame-wise AUC | ",
         "seeds 0..=1",
     ] {
         assert!(md.contains(want), "{want} missing:\n{md}");

@@ -168,7 +168,7 @@ pub fn run(config: &Path, args: ReportArgs) -> Result<ExitCode> {
     };
     let preamble = format!(
         "Config `{}`: {} steps of batch {} per run ({} epochs of {}), {} px, {} s audio, {seed_text}, \
-         protocol `{}`; device {}; {} trainings of {} runs in {:.0} s.\n",
+         protocol `{}` (multi-source scoring: {}); device {}; {} trainings of {} runs in {:.0} s.\n",
         loaded.path.display(),
         first.map_or(0, |s| s.eval.meta.step),
         train.batch_size,
@@ -177,6 +177,7 @@ pub fn run(config: &Path, args: ReportArgs) -> Result<ExitCode> {
         train.image_size,
         train.audio_seconds,
         loaded.config.eval.protocol,
+        loaded.config.eval.multi_source,
         first.map_or(String::new(), |s| s.eval.device.clone()),
         results.iter().map(|r| r.seeds.len()).sum::<usize>(),
         results.len(),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
-use oassl_eval::{AnnotationFormat, MissingMaps, Protocol, ScoreOptions};
+use oassl_eval::{AnnotationFormat, MissingMaps, MultiSourceSelection, Protocol, ScoreOptions};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FormatArg {
@@ -17,6 +17,17 @@ pub enum FormatArg {
     Flickr,
     VggsoundDuet,
     Synth,
+}
+
+/// Multi-source scorings (see `oassl_eval::multi_source`).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MultiSourceArg {
+    /// One score per sounding source, normalised per source region (the evaluators' own).
+    SourceWise,
+    /// One score per input frame: the merged maps against the union of the frame's sources.
+    FrameWise,
+    /// Both, side by side.
+    Both,
 }
 
 #[derive(Debug, Args)]
@@ -35,6 +46,10 @@ pub struct ScoreMapsArgs {
     /// lvs | ezvsl | slavc | noprior | tvsl | oassl
     #[arg(long, default_value = "oassl")]
     pub protocol: String,
+    /// Multi-source protocols (noprior, oassl, tvsl): score source-wise, frame-wise or both; the
+    /// report's `aggregates` hold the first, `frame_wise` the second. Ignored by single-source ones.
+    #[arg(long, value_enum, default_value = "both")]
+    pub multi_source: MultiSourceArg,
     /// Score annotated samples without maps as failures instead of refusing.
     #[arg(long)]
     pub missing_as_failure: bool,
@@ -68,6 +83,11 @@ pub fn run(args: ScoreMapsArgs) -> Result<ExitCode> {
             MissingMaps::ScoreAsFailure
         } else {
             MissingMaps::Error
+        },
+        multi_source: match args.multi_source {
+            MultiSourceArg::SourceWise => MultiSourceSelection::SourceWise,
+            MultiSourceArg::FrameWise => MultiSourceSelection::FrameWise,
+            MultiSourceArg::Both => MultiSourceSelection::Both,
         },
     };
     let report = oassl_eval::score_maps(&args.maps, &args.annotations, format, protocol, opts)?;

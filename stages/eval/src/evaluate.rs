@@ -3,9 +3,9 @@
 use crate::annotation::{load_annotations, AnnotationFormat};
 use crate::error::EvalError;
 use crate::map::Map;
+use crate::multi_source::{MultiSourceScoring, MultiSourceSelection};
 use crate::protocol::Protocol;
-use crate::report::{aggregate, ScoreReport};
-use crate::scoring::{failure, score_sample};
+use crate::report::{ScoreReport, ScoredSamples};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -25,6 +25,9 @@ pub enum MissingMaps {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ScoreOptions {
     pub missing: MissingMaps,
+    /// Multi-source scorings to run (ignored by single-source protocols); both by default.
+    #[serde(default)]
+    pub multi_source: MultiSourceSelection,
 }
 
 /// Scores already loaded maps against annotations (in annotation order).
@@ -57,13 +60,31 @@ pub fn score_annotations(
             }
         }
     }
-    let samples = annotations
-        .iter()
-        .map(|a| match maps.get(&a.id) {
-            Some(m) => score_sample(m, a, protocol),
-            None => Ok(failure(a, protocol)),
+    let mut scored = opts
+        .multi_source
+        .scorings(protocol)
+        .into_iter()
+        .map(|scoring| {
+            // A single-source protocol's only scoring is the protocol's own (`score_sample`).
+            let how = scoring.unwrap_or(MultiSourceScoring::SourceWise);
+            let samples = annotations
+                .iter()
+                .map(|a| how.score(maps.get(&a.id).map(Vec::as_slice), a, protocol))
+                .collect::<Result<Vec<_>, _>>()?;
+            let aggregates = how.aggregate(&samples, protocol);
+            Ok((
+                scoring,
+                ScoredSamples {
+                    samples,
+                    aggregates,
+                },
+            ))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, EvalError>>()?
+        .into_iter();
+    let Some((scoring, main)) = scored.next() else {
+        return Err(EvalError::NoSamples);
+    };
     let annotated: std::collections::HashSet<&str> =
         annotations.iter().map(|a| a.id.as_str()).collect();
     Ok(ScoreReport {
@@ -74,8 +95,10 @@ pub fn score_annotations(
             .filter(|k| !annotated.contains(k.as_str()))
             .cloned()
             .collect(),
-        aggregates: aggregate(&samples, protocol),
-        samples,
+        scoring,
+        samples: main.samples,
+        aggregates: main.aggregates,
+        frame_wise: scored.next().map(|(_, f)| f),
     })
 }
 
@@ -149,6 +172,75 @@ mod tests {
             ("bad".to_string(), vec![Map::zeros(8, 8)]),
         ]);
         assert_eq!(score(&maps, &anns).unwrap().samples.len(), 2);
+    }
+
+    #[test]
+    fn both_scorings_are_reported_side_by_side_under_multi_source_protocols() {
+        let anns = [clip("a"), clip("b")];
+        let mut two = clip("two");
+        two.sources.push(two.sources[0].clone());
+        let anns = [anns[0].clone(), anns[1].clone(), two];
+        let maps: BTreeMap<String, Vec<Map>> = ["a", "two"]
+            .into_iter()
+            .map(|id| (id.to_string(), vec![crate::random_map(7, 8, 8)]))
+            .collect();
+        let run = |protocol: &Protocol, multi_source| {
+            let opts = ScoreOptions {
+                missing: MissingMaps::ScoreAsFailure,
+                multi_source,
+            };
+            score_annotations(&maps, &anns, &AnnotationFormat::AvsSynth, protocol, opts).unwrap()
+        };
+        let both = run(&Protocol::oassl(), MultiSourceSelection::Both);
+        assert_eq!(both.scoring, Some(MultiSourceScoring::SourceWise));
+        // Source-wise: one entry per source (1 + 1 + 2); frame-wise: one per frame.
+        assert_eq!(both.aggregates.entries, 4);
+        let frame = both.frame_wise.as_ref().expect("frame-wise scores");
+        assert_eq!(
+            (frame.aggregates.entries, frame.aggregates.missing_maps),
+            (3, 1)
+        );
+        assert_eq!(frame.aggregates.piap, None);
+        assert!(both.aggregates.piap.is_some());
+        let (samples, aggregates) = both.scored(MultiSourceScoring::FrameWise).unwrap();
+        assert_eq!(
+            (samples, aggregates),
+            (&frame.samples[..], &frame.aggregates)
+        );
+        // Frame-wise alone is the report's main scoring, labelled so.
+        let alone = run(&Protocol::oassl(), MultiSourceSelection::FrameWise);
+        assert_eq!(alone.scoring, Some(MultiSourceScoring::FrameWise));
+        assert_eq!(&alone.samples, &frame.samples);
+        assert!(alone.frame_wise.is_none());
+        assert!(alone.scored(MultiSourceScoring::SourceWise).is_none());
+        let source = run(&Protocol::oassl(), MultiSourceSelection::SourceWise);
+        assert_eq!(
+            (source.aggregates, source.frame_wise),
+            (both.aggregates.clone(), None)
+        );
+        // JSON round trip, and one table row per scoring.
+        let back: ScoreReport =
+            serde_json::from_str(&serde_json::to_string(&both).unwrap()).unwrap();
+        assert_eq!(back, both);
+        let md = crate::markdown_table(&both);
+        assert!(md.contains("| oassl | avs-synth | 3 | 4 |") && md.contains("| source-wise |"));
+        assert!(md.contains("| oassl | avs-synth | 3 | 3 |") && md.contains("| frame-wise |"));
+        // Single-source protocols have neither.
+        let single = [clip("a"), clip("b")];
+        let opts = ScoreOptions {
+            missing: MissingMaps::ScoreAsFailure,
+            multi_source: MultiSourceSelection::Both,
+        };
+        let lvs = score_annotations(
+            &maps,
+            &single,
+            &AnnotationFormat::AvsSynth,
+            &Protocol::lvs(),
+            opts,
+        )
+        .unwrap();
+        assert_eq!((lvs.scoring, &lvs.frame_wise), (None, &None));
+        assert!(crate::markdown_table(&lvs).ends_with("| – |\n"));
     }
 
     #[test]

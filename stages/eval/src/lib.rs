@@ -12,6 +12,8 @@
 //! * [`score_maps`]: safetensors maps + annotation file -> [`ScoreReport`] (JSON via serde),
 //!   [`markdown_table`] for a summary row.
 //! * [`reference_maps`]: random and centre-prior maps for chance-level rows.
+//! * [`multi_source`]: source-wise (the evaluators') and frame-wise scoring of multi-source
+//!   protocols, side by side in a [`ScoreReport`].
 
 pub mod annotation;
 pub mod binarise;
@@ -21,6 +23,7 @@ pub mod gt_map;
 pub mod map;
 pub mod maps_file;
 pub mod metrics;
+pub mod multi_source;
 pub mod normalise;
 pub mod protocol;
 pub mod reference_maps;
@@ -38,9 +41,10 @@ pub use evaluate::{score_annotations, score_maps, MissingMaps, ScoreOptions};
 pub use gt_map::{BoxReading, GtMerge};
 pub use map::Map;
 pub use maps_file::read_maps;
+pub use multi_source::{MultiSourceScoring, MultiSourceSelection};
 pub use normalise::Normalisation;
 pub use protocol::{Assignment, MosaicAxis, Protocol, Scope};
 pub use reference_maps::{center_prior_map, random_map};
-pub use report::{markdown_table, Aggregates, ScoreReport, SuccessRate};
+pub use report::{markdown_table, Aggregates, ScoreReport, ScoredSamples, SuccessRate};
 pub use scoring::{score_sample, EntryScore, SampleScore};
 pub use upsample::{resize, Upsample};

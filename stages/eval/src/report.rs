@@ -1,6 +1,7 @@
 //! The score report: per-sample values, aggregates as the evaluator logs them, and a Markdown row.
 
 use crate::metrics::auc::{auc21, success_rate, Comparison};
+use crate::multi_source::MultiSourceScoring;
 use crate::protocol::Protocol;
 use crate::scoring::SampleScore;
 use crate::summation::numpy_mean;
@@ -40,6 +41,13 @@ pub struct Aggregates {
     pub ap_dropped: usize,
 }
 
+/// Per-sample scores and their aggregates under one multi-source scoring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredSamples {
+    pub samples: Vec<SampleScore>,
+    pub aggregates: Aggregates,
+}
+
 /// Output of `score_maps`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreReport {
@@ -47,8 +55,37 @@ pub struct ScoreReport {
     pub annotation_format: String,
     /// Map ids without an annotation (ignored).
     pub unannotated_maps: Vec<String>,
+    /// The multi-source scoring of `samples` and `aggregates`: source-wise unless only frame-wise
+    /// was asked for; `None` under a single-source protocol.
+    #[serde(default)]
+    pub scoring: Option<MultiSourceScoring>,
     pub samples: Vec<SampleScore>,
     pub aggregates: Aggregates,
+    /// The frame-wise scoring beside the source-wise one above, when both were asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_wise: Option<ScoredSamples>,
+}
+
+impl ScoreReport {
+    /// The samples and aggregates of one multi-source scoring, when it was run.
+    pub fn scored(&self, scoring: MultiSourceScoring) -> Option<(&[SampleScore], &Aggregates)> {
+        if self.scoring == Some(scoring) {
+            return Some((self.samples.as_slice(), &self.aggregates));
+        }
+        match (scoring, &self.frame_wise) {
+            (MultiSourceScoring::FrameWise, Some(f)) => Some((f.samples.as_slice(), &f.aggregates)),
+            _ => None,
+        }
+    }
+
+    /// Every scoring of the report with its aggregates, main one first (`None`: single-source).
+    pub fn all_aggregates(&self) -> Vec<(Option<MultiSourceScoring>, &Aggregates)> {
+        let mut out = vec![(self.scoring, &self.aggregates)];
+        if let Some(f) = &self.frame_wise {
+            out.push((Some(MultiSourceScoring::FrameWise), &f.aggregates));
+        }
+        out
+    }
 }
 
 /// Aggregates as NoPrior's `on_test_epoch_end` / EZ-VSL `finalize_*` compute them.
@@ -98,45 +135,46 @@ fn pct(v: Option<f64>) -> String {
     }
 }
 
-/// A Markdown table (header + one row) of the aggregates, in percent.
+/// A Markdown table of the aggregates, in percent: one row per scoring (source-wise, then
+/// frame-wise, when both were run), the scoring named in the last column.
 pub fn markdown_table(report: &ScoreReport) -> String {
-    let a = &report.aggregates;
     let mut head = vec![
         "protocol".to_string(),
         "annotations".into(),
         "samples".into(),
         "entries".into(),
     ];
-    let mut row = vec![
-        report.protocol.name.clone(),
-        report.annotation_format.clone(),
-        a.samples.to_string(),
-        a.entries.to_string(),
-    ];
-    for s in &a.success {
+    for s in &report.aggregates.success {
         let op = match s.comparison {
             Comparison::Ge => "",
             Comparison::Gt => ">",
         };
         head.push(format!("cIoU@{op}{}", s.threshold));
-        row.push(pct(Some(s.value)));
     }
-    let cols = [
-        ("AUC", Some(a.auc)),
-        ("mean cIoU", Some(a.mean_ciou)),
-        ("AP", a.mean_ap),
-        ("PIAP", a.piap),
-        ("count acc.", a.count_accuracy),
-    ];
-    for (name, v) in cols {
+    for name in ["AUC", "mean cIoU", "AP", "PIAP", "count acc.", "scoring"] {
         head.push(name.into());
-        row.push(pct(v));
     }
     let sep: Vec<String> = head.iter().map(|_| "---".to_string()).collect();
-    format!(
-        "| {} |\n|{}|\n| {} |\n",
-        head.join(" | "),
-        sep.join("|"),
-        row.join(" | ")
-    )
+    let mut out = format!("| {} |\n|{}|\n", head.join(" | "), sep.join("|"));
+    for (scoring, a) in report.all_aggregates() {
+        let mut row = vec![
+            report.protocol.name.clone(),
+            report.annotation_format.clone(),
+            a.samples.to_string(),
+            a.entries.to_string(),
+        ];
+        row.extend(a.success.iter().map(|s| pct(Some(s.value))));
+        for v in [
+            Some(a.auc),
+            Some(a.mean_ciou),
+            a.mean_ap,
+            a.piap,
+            a.count_accuracy,
+        ] {
+            row.push(pct(v));
+        }
+        row.push(scoring.map_or("–", MultiSourceScoring::name).to_string());
+        out.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    out
 }

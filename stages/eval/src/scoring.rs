@@ -47,7 +47,7 @@ struct Prepared {
     scores: Vec<Map>,
 }
 
-fn tiles_of(ann: &Annotation) -> usize {
+pub(crate) fn tiles_of(ann: &Annotation) -> usize {
     match ann.layout {
         FrameLayout::Shared => 1,
         FrameLayout::OnePerSource => ann.sources.len().max(1),
@@ -87,7 +87,7 @@ fn prepare(map: &Map, tiles: usize, p: &Protocol) -> Result<Prepared, EvalError>
     Ok(Prepared { binary, scores })
 }
 
-fn incompatible(id: &str, p: &Protocol, reason: String) -> EvalError {
+pub(crate) fn incompatible(id: &str, p: &Protocol, reason: String) -> EvalError {
     EvalError::Incompatible {
         id: id.to_string(),
         protocol: p.name.clone(),
@@ -96,7 +96,7 @@ fn incompatible(id: &str, p: &Protocol, reason: String) -> EvalError {
 }
 
 /// Per-frame GT maps: union (or consensus) of the sources in each frame.
-fn frame_gts(ann: &Annotation, p: &Protocol) -> Vec<Map> {
+pub(crate) fn frame_gts(ann: &Annotation, p: &Protocol) -> Vec<Map> {
     (0..tiles_of(ann))
         .map(|t| {
             let srcs: Vec<_> = (0..ann.sources.len())
@@ -241,7 +241,7 @@ pub fn score_sample(
 }
 
 /// AP of one entry per flavour; `(None, 1)` when T-VSL would silently drop it.
-fn pixel_ap(
+pub(crate) fn pixel_ap(
     flavour: Option<PixelApFlavour>,
     g: &Map,
     b: &Map,

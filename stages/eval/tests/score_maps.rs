@@ -118,6 +118,16 @@ fn perfect_object_maps_under_oassl() {
     let piap = report.samples[2].piap.unwrap();
     assert!((piap - 0.7).abs() < 1e-12, "{piap}");
     assert!((a.piap.unwrap() - 0.9).abs() < 1e-12);
+    // Frame-wise, the maximum of the indicator maps is the union of the boxes (values 0 / 1), which
+    // the strict-median rule keeps whole (p ≥ 1): every frame scores 1, synth_0003 included, where
+    // the summed map of PIAP lost all but the overlaps.
+    let frame = &report
+        .frame_wise
+        .as_ref()
+        .expect("frame-wise by default")
+        .aggregates;
+    assert_eq!((frame.samples, frame.entries), (3, 3));
+    assert_eq!((frame.mean_ciou, frame.mean_ap), (1.0, Some(1.0)));
     // JSON round trip and the Markdown row.
     let json = serde_json::to_string(&report).unwrap();
     let back: ScoreReport = serde_json::from_str(&json).unwrap();
@@ -141,6 +151,7 @@ fn missing_maps_are_listed_or_scored_as_failures() {
     );
     let opts = ScoreOptions {
         missing: MissingMaps::ScoreAsFailure,
+        ..ScoreOptions::default()
     };
     let report = run(&path, opts).unwrap();
     let a = &report.aggregates;

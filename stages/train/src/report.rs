@@ -8,7 +8,9 @@
 //! report retrains only the trainings whose settings or inputs changed (stage locks). The tables, written as
 //! `<report dir>/report.md` and `report.json`, give the mean ± sample standard deviation over the seeds of every
 //! metric, per split and per slice, and under each table the rows ordered by mean beside their pooled standard
-//! deviation.
+//! deviation. When the evaluations scored multi-source splits both source-wise and frame-wise (`[eval]
+//! multi_source`, default both), each multi-source split's frame-wise AP, CIoU@0.3 and AUC columns follow its
+//! source-wise CAP, CIoU@0.3 and AUC.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use oassl_eval::Aggregates;
+use oassl_eval::{Aggregates, MultiSourceScoring};
 use oassl_pipeline::config::{EvalConfig, TrainConfig};
 use oassl_pipeline::Layout;
 
@@ -165,7 +167,8 @@ pub struct PartSummary {
     /// Samples scored.
     pub samples: usize,
     /// `ciou@<t>` per success threshold, `auc`, `mean_ciou`, and `ap`, `piap`, `count_accuracy` where the
-    /// protocol computes them.
+    /// protocol computes them; the frame-wise ones beside them, prefixed with [`FRAME_WISE`], when the
+    /// evaluation scored both ways.
     pub metrics: BTreeMap<String, SeedStat>,
 }
 
@@ -235,6 +238,23 @@ pub fn run_one(run: &ReportRun, eval_cfg: &EvalConfig, opts: &TrainOptions) -> R
     })
 }
 
+/// Prefix of the frame-wise metrics in [`PartSummary::metrics`] (`frame_wise/ciou@0.3`).
+pub const FRAME_WISE: &str = "frame_wise/";
+
+/// The metrics of one row of a split or slice, by the names of [`PartSummary::metrics`]: its own, and its
+/// frame-wise ones when it was scored both ways.
+fn row_values(own: &Aggregates, frame_wise: Option<&Aggregates>) -> BTreeMap<String, f64> {
+    let mut out = metric_values(own);
+    if let Some(f) = frame_wise {
+        out.extend(
+            metric_values(f)
+                .into_iter()
+                .map(|(k, v)| (format!("{FRAME_WISE}{k}"), v)),
+        );
+    }
+    out
+}
+
 /// The metrics of one aggregate row, by the names of [`PartSummary::metrics`].
 fn metric_values(a: &Aggregates) -> BTreeMap<String, f64> {
     let mut out: BTreeMap<String, f64> = a
@@ -269,7 +289,7 @@ pub fn summarise(evals: &[&EvalReport]) -> Result<Vec<PartSummary>> {
             .enumerate()
             .map(|(k, e)| {
                 find_part(e, part.split, part.slice)
-                    .map(|p| metric_values(p.model))
+                    .map(|p| row_values(p.model, p.frame_wise.map(|f| &f.model)))
                     .with_context(|| format!("seed {k} has no scores for {}", part.label()))
             })
             .collect::<Result<_>>()?;
@@ -327,14 +347,29 @@ fn stat_cell(s: Option<&SeedStat>) -> String {
     }
 }
 
-/// The three metrics a split (and its slices) is read by, with their column names: CAP / CIoU@0.3 / AUC for
-/// multi-source splits, IoU@0.5 / AUC / AP for single-source ones.
-fn columns(max_sources: usize) -> [(&'static str, &'static str); 3] {
-    if max_sources > 1 {
-        [("ap", "CAP"), ("ciou@0.3", "CIoU@0.3"), ("auc", "AUC")]
-    } else {
-        [("ciou@0.5", "IoU@0.5"), ("auc", "AUC"), ("ap", "AP")]
-    }
+/// The metrics a split (and its slices) is read by, as (key, column name): CAP / CIoU@0.3 / AUC for
+/// multi-source splits, then frame-wise AP / CIoU@0.3 / AUC when they were also scored frame-wise (the names
+/// say frame-wise when that is the only scoring); IoU@0.5 / AUC / AP for single-source ones, where the two
+/// scorings coincide.
+fn columns(p: &ScoredPart<'_>) -> Vec<(String, String)> {
+    let frame_wise_names = [("ap", "AP"), ("ciou@0.3", "CIoU@0.3"), ("auc", "AUC")];
+    let own: Vec<(String, String)> = match (p.max_sources > 1, p.scoring) {
+        (false, _) => [("ciou@0.5", "IoU@0.5"), ("auc", "AUC"), ("ap", "AP")]
+            .map(|(k, n)| (k.to_string(), n.to_string()))
+            .to_vec(),
+        (true, Some(MultiSourceScoring::FrameWise)) => frame_wise_names
+            .map(|(k, n)| (k.to_string(), format!("frame-wise {n}")))
+            .to_vec(),
+        (true, _) => [("ap", "CAP"), ("ciou@0.3", "CIoU@0.3"), ("auc", "AUC")]
+            .map(|(k, n)| (k.to_string(), n.to_string()))
+            .to_vec(),
+    };
+    let beside = (p.max_sources > 1 && p.frame_wise.is_some()).then(|| {
+        frame_wise_names.map(|(k, n)| (format!("{FRAME_WISE}{k}"), format!("frame-wise {n}")))
+    });
+    own.into_iter()
+        .chain(beside.into_iter().flatten())
+        .collect()
 }
 
 fn display_method(m: &str) -> &str {
@@ -401,7 +436,7 @@ pub fn markdown(results: &[RunResult]) -> String {
     let mut header = "| Method | Text encoder | λ1 | λ2 |".to_string();
     let mut rule = "|---|---|---:|---:|".to_string();
     for p in &parts {
-        for (_, name) in columns(p.max_sources) {
+        for (_, name) in columns(p) {
             header.push_str(&format!(" {} {name} (%) |", p.label()));
             rule.push_str("---:|");
         }
@@ -413,13 +448,19 @@ pub fn markdown(results: &[RunResult]) -> String {
         )
     };
     // The reference maps do not depend on the training seed: the first evaluation's values.
-    let reference_cells = |pick: for<'a> fn(&'a ScoredPart<'a>) -> &'a Aggregates| -> Vec<String> {
+    let reference_cells = |pick: Reference| -> Vec<String> {
         parts
             .iter()
             .flat_map(|p| {
-                let values = metric_values(pick(p));
-                columns(p.max_sources)
-                    .map(|(key, _)| values.get(key).map_or("–".into(), |v| pct(*v)))
+                let values = match pick {
+                    Reference::Random => row_values(p.random, p.frame_wise.map(|f| &f.random)),
+                    Reference::CentrePrior => {
+                        row_values(p.centre_prior, p.frame_wise.map(|f| &f.centre_prior))
+                    }
+                };
+                columns(p)
+                    .into_iter()
+                    .map(move |(key, _)| values.get(&key).map_or("–".into(), |v| pct(*v)))
             })
             .collect()
     };
@@ -453,20 +494,22 @@ pub fn markdown(results: &[RunResult]) -> String {
             "–",
             "–",
             "–",
-            reference_cells(|p| p.random),
+            reference_cells(Reference::Random),
         ));
         out.push_str(&row(
             "centre prior",
             "–",
             "–",
             "–",
-            reference_cells(|p| p.centre_prior),
+            reference_cells(Reference::CentrePrior),
         ));
         for r in &members {
             let cells = parts
                 .iter()
                 .flat_map(|p| {
-                    columns(p.max_sources).map(|(key, _)| stat_cell(seed_stat(r, p, key).as_ref()))
+                    columns(p)
+                        .into_iter()
+                        .map(|(key, _)| stat_cell(seed_stat(r, p, &key).as_ref()))
                 })
                 .collect();
             let (l1, l2) = if r.method == "oassl" {
@@ -480,6 +523,13 @@ pub fn markdown(results: &[RunResult]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The reference rows of the tables.
+#[derive(Debug, Clone, Copy)]
+enum Reference {
+    Random,
+    CentrePrior,
 }
 
 /// A run's seed statistics of one metric on one split or slice.
@@ -502,10 +552,10 @@ fn orderings(
          than it is within seed noise.\n\n| column | ordering (%) | pooled std (%) |\n|---|---|---:|\n"
     );
     for p in parts {
-        for (key, name) in columns(p.max_sources) {
+        for (key, name) in columns(p) {
             let stats: Vec<(String, SeedStat)> = members
                 .iter()
-                .filter_map(|r| seed_stat(r, p, key).map(|s| (row_name(r, group), s)))
+                .filter_map(|r| seed_stat(r, p, &key).map(|s| (row_name(r, group), s)))
                 .collect();
             if stats.is_empty() {
                 continue;
@@ -537,7 +587,7 @@ pub fn write(dir: &Path, preamble: &str, results: &[RunResult]) -> Result<PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluation::{SliceReport, SplitReport, DISTRACTOR, NO_DISTRACTOR};
+    use crate::evaluation::{FrameWiseRows, SliceReport, SplitReport, DISTRACTOR, NO_DISTRACTOR};
     use crate::stage::ModelMeta;
     use oassl_eval::metrics::auc::Comparison;
     use oassl_eval::{Protocol, ScoreReport, SuccessRate};
@@ -576,12 +626,14 @@ mod tests {
                     model: agg(2, h),
                     random: agg(2, 0.1),
                     centre_prior: agg(2, 0.1),
+                    frame_wise: None,
                 },
                 SliceReport {
                     slice: NO_DISTRACTOR.into(),
                     model: agg(3, whole),
                     random: agg(3, 0.1),
                     centre_prior: agg(3, 0.1),
+                    frame_wise: None,
                 },
             ]
         });
@@ -592,13 +644,31 @@ mod tests {
                 protocol: Protocol::oassl(),
                 annotation_format: "avs-synth".into(),
                 unannotated_maps: Vec::new(),
+                scoring: Some(MultiSourceScoring::SourceWise),
                 samples: Vec::new(),
                 aggregates: agg(5, whole),
+                frame_wise: None,
             },
             random: agg(5, 0.1),
             centre_prior: agg(5, 0.1),
             slices,
+            frame_wise: None,
         }
+    }
+
+    /// `split` also scored frame-wise: the model at `v` (AUC; AP `v / 2`), the reference maps at 0.05, on the
+    /// whole split and each slice.
+    fn with_frame_wise(mut split: SplitReport, v: f64) -> SplitReport {
+        let rows = |n: usize| FrameWiseRows {
+            model: agg(n, v),
+            random: agg(n, 0.05),
+            centre_prior: agg(n, 0.05),
+        };
+        split.frame_wise = Some(rows(split.model.aggregates.samples));
+        for s in &mut split.slices {
+            s.frame_wise = Some(rows(s.model.samples));
+        }
+        split
     }
 
     fn eval(splits: Vec<SplitReport>) -> EvalReport {
@@ -611,6 +681,7 @@ mod tests {
         .expect("model meta");
         EvalReport {
             protocol: "oassl".into(),
+            multi_source: "both".into(),
             model: PathBuf::from("model.safetensors"),
             meta,
             device: "Cpu".into(),
@@ -755,6 +826,64 @@ mod tests {
             md.contains("| test_duet AUC | OA-SSL 40.0 > LVS 20.0 | – (1 seed) |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn frame_wise_columns_follow_the_source_wise_ones_of_multi_source_splits() {
+        // Seeds whose duet split was scored frame-wise at AUC 0.3 and 0.5 beside source-wise AUC 0.2 and 0.4.
+        let run = |method: &str, offset: f64| {
+            let seeds: Vec<SeedResult> = [0.2, 0.4]
+                .iter()
+                .enumerate()
+                .map(|(k, &auc)| SeedResult {
+                    seed: k as u64,
+                    dir: method.into(),
+                    reused: false,
+                    eval: eval(vec![
+                        split("test_single", 1, 0.5, None),
+                        with_frame_wise(
+                            split("test_duet", 2, auc + offset, Some(auc)),
+                            auc + offset + 0.1,
+                        ),
+                    ]),
+                })
+                .collect();
+            let evals: Vec<&EvalReport> = seeds.iter().map(|s| &s.eval).collect();
+            let summary = summarise(&evals).expect("summary");
+            RunResult {
+                name: method.into(),
+                group: RunGroup::Method,
+                method: method.into(),
+                lambda1: 0.0,
+                lambda2: 0.0,
+                encoder: "–".into(),
+                reused: false,
+                seeds,
+                summary,
+            }
+        };
+        let results = [run("lvs", 0.0), run("oassl", 0.2)];
+        let duet = &results[1].summary[1];
+        let fw_auc = &duet.metrics["frame_wise/auc"];
+        assert!(close(fw_auc.mean, 0.6), "{fw_auc:?}");
+        assert!(close(duet.metrics["auc"].mean, 0.5));
+        // A slice is scored frame-wise too; the single-source split's frame-wise metrics stay in the JSON only.
+        assert!(results[1].summary[2]
+            .metrics
+            .contains_key("frame_wise/ciou@0.3"));
+        let md = markdown(&results);
+        for want in [
+            "test_duet CAP (%) | test_duet CIoU@0.3 (%) | test_duet AUC (%) | test_duet frame-wise AP (%) | \
+             test_duet frame-wise CIoU@0.3 (%) | test_duet frame-wise AUC (%) | test_duet / distractor CAP (%)",
+            // Single: IoU@0.5, AUC, AP; duet: CAP, CIoU@0.3, AUC, frame-wise AP, CIoU@0.3, AUC; then the slices.
+            "| OA-SSL | – | 0 | 0 | 0.0 ± 0.0 | 50.0 ± 0.0 | 25.0 ± 0.0 | 25.0 ± 7.1 | 0.0 ± 0.0 | 50.0 ± 14.1 | \
+             30.0 ± 7.1 | 0.0 ± 0.0 | 60.0 ± 14.1 | 15.0 ± 7.1 |",
+            "| random map | – | – | – | 0.0 | 10.0 | 5.0 | 5.0 | 0.0 | 10.0 | 2.5 | 0.0 | 5.0 |",
+            "| test_duet frame-wise AUC | OA-SSL 60.0 > LVS 40.0 | 14.1 |",
+        ] {
+            assert!(md.contains(want), "{want} missing:\n{md}");
+        }
+        assert!(!md.contains("test_single frame-wise"), "{md}");
     }
 
     #[test]

@@ -14,6 +14,10 @@ pub struct EvalConfig {
     /// Evaluation protocol of `oassl_eval` (`oassl`, `noprior`, `lvs`, `ezvsl`, `slavc`, `tvsl`); `oassl` is
     /// NoPrior's protocol with one GT map per source.
     pub protocol: String,
+    /// Multi-source scoring of the multi-source protocols (`oassl`, `noprior`, `tvsl`): `source-wise` (one score
+    /// per sounding source, the evaluators' own), `frame-wise` (one score per input frame, the merged maps against
+    /// the union of its sources) or `both`, reported side by side (see `oassl_eval::multi_source`).
+    pub multi_source: String,
     /// Samples per forward pass.
     pub batch_size: usize,
     /// `auto` (CUDA when available), `cpu` or `cuda`.
@@ -35,6 +39,7 @@ impl Default for EvalConfig {
         Self {
             splits: vec!["test_single".into(), "test_duet".into()],
             protocol: "oassl".into(),
+            multi_source: "both".into(),
             batch_size: 32,
             device: "auto".into(),
             random_seed: 0,
@@ -63,6 +68,20 @@ impl EvalConfig {
                 format!(
                     "{:?} is not one of oassl, noprior, lvs, ezvsl, slavc, tvsl",
                     self.protocol
+                )
+            },
+        )?;
+        ensure(
+            matches!(
+                self.multi_source.as_str(),
+                "source-wise" | "frame-wise" | "both"
+            ),
+            S,
+            "multi_source",
+            || {
+                format!(
+                    "{:?} is not one of source-wise, frame-wise, both",
+                    self.multi_source
                 )
             },
         )?;

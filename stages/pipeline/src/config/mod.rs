@@ -392,6 +392,10 @@ mod tests {
                 "[eval] gallery_best",
             ),
             ("[eval]\nprior_sigma = nan\n", "[eval] prior_sigma"),
+            (
+                "[eval]\nmulti_source = \"sourcewise\"\n",
+                "[eval] multi_source",
+            ),
             ("[pretrain]\nheld_out = nan\n", "[pretrain] held_out"),
             ("[train]\nbatch_size = 100000000000\n", "[train] batch_size"),
             ("[train]\nworkers = 100000000000\n", "[train] workers"),

@@ -8,6 +8,11 @@
 //! source, so single-source splits report IoU@0.5 / AUC / AP and duet splits CAP / CIoU@0.3 / AUC). Two
 //! reference rows are scored the same way on every split: a seeded uniform random map and a centre Gaussian.
 //!
+//! Multi-source protocols score each split source-wise (the evaluators' own: one score per sounding source),
+//! frame-wise (one score per frame: the merged maps against the union of its sources) or both, by `[eval]
+//! multi_source` (default both, see `oassl_eval::multi_source`): the model's report holds the first in `samples` /
+//! `aggregates` (named by its `scoring`) and the second in `frame_wise`; the reference rows and slices likewise.
+//!
 //! A split whose clips differ in whether a silent object of a sounding object's class is in view (the ground
 //! truth's `silent_same_class`, the paper's hard case) is also reported as two slices, [`DISTRACTOR`] and
 //! [`NO_DISTRACTOR`]: the same per-sample scores, aggregated over each subset.
@@ -32,8 +37,8 @@ use tch::{Kind, Tensor};
 use oassl_eval::report::aggregate;
 use oassl_eval::{
     center_prior_map, load_annotations, random_map, score_annotations, Aggregates, Annotation,
-    AnnotationFormat, Assignment, Map, MissingMaps, Protocol, SampleScore, ScoreOptions,
-    ScoreReport,
+    AnnotationFormat, Assignment, Map, MissingMaps, MultiSourceScoring, MultiSourceSelection,
+    Protocol, SampleScore, ScoreOptions, ScoreReport,
 };
 use oassl_pipeline::config::EvalConfig;
 use oassl_pipeline::{Layout, SampleId};
@@ -69,6 +74,21 @@ pub struct SplitReport {
     pub centre_prior: Aggregates,
     /// [`DISTRACTOR`] then [`NO_DISTRACTOR`] when the split has clips of both kinds, else empty.
     pub slices: Vec<SliceReport>,
+    /// The three rows scored frame-wise, beside the source-wise ones above, when both were asked for (its
+    /// `model` is `model.frame_wise.aggregates`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_wise: Option<FrameWiseRows>,
+}
+
+/// The model and reference rows of a split or slice, scored frame-wise.
+#[derive(Debug, Clone, Serialize)]
+pub struct FrameWiseRows {
+    /// The model.
+    pub model: Aggregates,
+    /// Uniform random map.
+    pub random: Aggregates,
+    /// Centre Gaussian prior.
+    pub centre_prior: Aggregates,
 }
 
 /// The aggregates of one slice of a split (its samples are a subset of the split's `model.samples`).
@@ -82,6 +102,9 @@ pub struct SliceReport {
     pub random: Aggregates,
     /// Centre Gaussian prior.
     pub centre_prior: Aggregates,
+    /// The three rows scored frame-wise, when both scorings were asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_wise: Option<FrameWiseRows>,
 }
 
 /// The whole split or one of its slices, with its three rows of aggregates, as the tables list them.
@@ -99,6 +122,10 @@ pub struct ScoredPart<'a> {
     pub random: &'a Aggregates,
     /// Centre Gaussian prior.
     pub centre_prior: &'a Aggregates,
+    /// Multi-source scoring of the three rows above (`None` under a single-source protocol).
+    pub scoring: Option<MultiSourceScoring>,
+    /// The three rows scored frame-wise, beside source-wise ones, when both were asked for.
+    pub frame_wise: Option<&'a FrameWiseRows>,
 }
 
 impl ScoredPart<'_> {
@@ -121,6 +148,8 @@ impl SplitReport {
             model: &self.model.aggregates,
             random: &self.random,
             centre_prior: &self.centre_prior,
+            scoring: self.model.scoring,
+            frame_wise: self.frame_wise.as_ref(),
         };
         std::iter::once(whole)
             .chain(self.slices.iter().map(|s| ScoredPart {
@@ -130,6 +159,8 @@ impl SplitReport {
                 model: &s.model,
                 random: &s.random,
                 centre_prior: &s.centre_prior,
+                scoring: self.model.scoring,
+                frame_wise: s.frame_wise.as_ref(),
             }))
             .collect()
     }
@@ -140,6 +171,8 @@ impl SplitReport {
 pub struct EvalReport {
     /// Protocol name.
     pub protocol: String,
+    /// `[eval] multi_source`: `source-wise`, `frame-wise` or `both`.
+    pub multi_source: String,
     /// The evaluated weights.
     pub model: PathBuf,
     /// Its description.
@@ -294,6 +327,7 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
     }
     let report = EvalReport {
         protocol: protocol.name.clone(),
+        multi_source: cfg.multi_source.clone(),
         model: trained.weights.clone(),
         meta: meta.clone(),
         device: format!("{device:?}"),
@@ -336,8 +370,15 @@ fn score_split(
     cfg: &EvalConfig,
 ) -> Result<SplitReport> {
     let format = AnnotationFormat::AvsSynth;
+    let Some(multi_source) = MultiSourceSelection::parse(&cfg.multi_source) else {
+        bail!(
+            "[eval] multi_source {:?} is not one of source-wise, frame-wise, both",
+            cfg.multi_source
+        );
+    };
     let opts = ScoreOptions {
         missing: MissingMaps::Error,
+        multi_source,
     };
     let score = |maps: &BTreeMap<String, Vec<Map>>| {
         score_annotations(maps, anns, &format, protocol, opts)
@@ -372,17 +413,41 @@ fn score_split(
             .into_iter()
             .map(|(name, flag)| {
                 let keep: Vec<bool> = distractor.iter().map(|&d| d == flag).collect();
-                let sub = |r: &ScoreReport| slice_aggregates(r, &keep, protocol);
-                SliceReport {
+                let sub = |r: &ScoreReport, scoring: Option<MultiSourceScoring>| {
+                    slice_aggregates(r, scoring, &keep, protocol).with_context(|| {
+                        let how = scoring.map_or("single-source", MultiSourceScoring::name);
+                        format!("split {split}, slice {name}: no {how} scores")
+                    })
+                };
+                Ok(SliceReport {
                     slice: name.to_string(),
-                    model: sub(&model),
-                    random: sub(&random),
-                    centre_prior: sub(&centre),
-                }
+                    model: sub(&model, model.scoring)?,
+                    random: sub(&random, model.scoring)?,
+                    centre_prior: sub(&centre, model.scoring)?,
+                    frame_wise: match model.frame_wise {
+                        None => None,
+                        Some(_) => {
+                            let fw = Some(MultiSourceScoring::FrameWise);
+                            Some(FrameWiseRows {
+                                model: sub(&model, fw)?,
+                                random: sub(&random, fw)?,
+                                centre_prior: sub(&centre, fw)?,
+                            })
+                        }
+                    },
+                })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?
     } else {
         Vec::new()
+    };
+    let frame_wise = match (&model.frame_wise, random.frame_wise, centre.frame_wise) {
+        (Some(m), Some(r), Some(c)) => Some(FrameWiseRows {
+            model: m.aggregates.clone(),
+            random: r.aggregates,
+            centre_prior: c.aggregates,
+        }),
+        _ => None,
     };
     Ok(SplitReport {
         split: split.to_string(),
@@ -391,20 +456,32 @@ fn score_split(
         random: random.aggregates,
         centre_prior: centre.aggregates,
         slices,
+        frame_wise,
     })
 }
 
-/// The protocol's aggregates over the samples of `report` whose `keep` is set (samples are in annotation
-/// order).
-fn slice_aggregates(report: &ScoreReport, keep: &[bool], protocol: &Protocol) -> Aggregates {
-    let samples: Vec<SampleScore> = report
-        .samples
+/// The protocol's aggregates, under `scoring` (`None`: a single-source protocol's only one), over the samples
+/// of `report` whose `keep` is set (samples are in annotation order); `None` when the report lacks that scoring.
+fn slice_aggregates(
+    report: &ScoreReport,
+    scoring: Option<MultiSourceScoring>,
+    keep: &[bool],
+    protocol: &Protocol,
+) -> Option<Aggregates> {
+    let all = match scoring {
+        None => report.samples.as_slice(),
+        Some(s) => report.scored(s)?.0,
+    };
+    let samples: Vec<SampleScore> = all
         .iter()
         .zip(keep)
         .filter(|(_, &k)| k)
         .map(|(s, _)| s.clone())
         .collect();
-    aggregate(&samples, protocol)
+    Some(match scoring {
+        None => aggregate(&samples, protocol),
+        Some(s) => s.aggregate(&samples, protocol),
+    })
 }
 
 /// Writes named maps as one safetensors file (empty tensors left out), atomically.
@@ -547,6 +624,81 @@ mod tests {
                 "{pooled} {whole:?}"
             );
         }
+    }
+
+    /// Two sounding objects, in the top-left and the bottom-right quarters of the frame side.
+    fn duet(id: &str, silent_same_class: bool) -> Annotation {
+        let mut a = clip(id, silent_same_class);
+        a.sources.push(source(
+            Some("cat".into()),
+            vec![[0.75, 0.75, 1.0, 1.0]],
+            BoxConvention::Xyxy01,
+        ));
+        a
+    }
+
+    #[test]
+    fn multi_source_splits_are_scored_frame_wise_beside_source_wise() {
+        let anns = [duet("d-0", true), duet("d-1", false), duet("d-2", true)];
+        // One map on both objects (56² px each): source-wise it matches the first (cIoU 3136 / 6272 = .5) and
+        // the second source, left without a map, scores 0; frame-wise it is the union of the two, cIoU 1.
+        let mut both = square(0, 0, SIDE / 4);
+        both.data
+            .iter_mut()
+            .zip(&square(3 * SIDE / 4, 3 * SIDE / 4, SIDE / 4).data)
+            .for_each(|(a, b)| *a += b);
+        let maps: BTreeMap<String, Vec<Map>> = anns
+            .iter()
+            .map(|a| (a.id.clone(), vec![both.clone()]))
+            .collect();
+        let protocol = Protocol::oassl();
+        let cfg = EvalConfig::default();
+        let report = score_split("test_duet", &anns, &maps, &protocol, &cfg).expect("scoring");
+        assert_eq!(report.model.scoring, Some(MultiSourceScoring::SourceWise));
+        assert_eq!(report.model.aggregates.entries, 6);
+        assert!((report.model.aggregates.mean_ciou - 0.25).abs() < 1e-12);
+        let fw = report.frame_wise.as_ref().expect("frame-wise rows");
+        assert_eq!((fw.model.entries, fw.model.mean_ciou), (3, 1.0));
+        assert_eq!(
+            &fw.model,
+            &report.model.frame_wise.as_ref().unwrap().aggregates
+        );
+        // The reference maps are scored frame-wise too: one entry per frame.
+        assert_eq!((fw.random.entries, fw.centre_prior.entries), (3, 3));
+        assert_eq!(report.random.entries, 6);
+        for (slice, n) in report.slices.iter().zip([2, 1]) {
+            let f = slice.frame_wise.as_ref().expect("frame-wise slice");
+            assert_eq!(
+                (f.model.samples, f.model.mean_ciou),
+                (n, 1.0),
+                "{}",
+                slice.slice
+            );
+            assert!((slice.model.mean_ciou - 0.25).abs() < 1e-12);
+        }
+        // Side by side in results.md: the frame-wise cells follow each row's own.
+        let md = table::rows(std::slice::from_ref(&report));
+        let model = md
+            .lines()
+            .find(|l| l.starts_with("| test_duet | model |"))
+            .unwrap();
+        assert_eq!(
+            model,
+            // cIoU@0.5, @0.3, AUC (numpy trapz over [.5, 0, .5, 0, .5, 0]: .275), CAP (AP .5 and 0), mean cIoU,
+            // count accuracy (one map, two sources); then frame-wise: every frame found.
+            "| test_duet | model | 3 | 50.00 | 50.00 | 27.50 | 25.00 | 25.00 | 0.00 | \
+             100.00 | 100.00 | 100.00 | 100.00 | 100.00 |"
+        );
+        // Source-wise alone: no frame-wise rows or cells.
+        let cfg = EvalConfig {
+            multi_source: "source-wise".into(),
+            ..EvalConfig::default()
+        };
+        let alone = score_split("test_duet", &anns, &maps, &protocol, &cfg).expect("scoring");
+        assert!(alone.frame_wise.is_none() && alone.slices.iter().all(|s| s.frame_wise.is_none()));
+        assert_eq!(alone.model.aggregates, report.model.aggregates);
+        let md = table::rows(&[alone]);
+        assert!(md.lines().all(|l| l.matches(" | ").count() == 8), "{md}");
     }
 
     #[test]
