@@ -1,4 +1,5 @@
-//! `oassl score-maps` on AVS-Synth ground truth: perfect maps score 1, wrong maps score 0, missing maps refused.
+//! `oassl score-maps` on AVS-Synth ground truth: perfect maps score 1, wrong maps score 0, missing maps refused;
+//! both multi-source scorings side by side; `slavc-extended` with SLAVC's extended list and another temperature.
 
 use std::collections::HashMap;
 
@@ -224,4 +225,106 @@ fn multi_source_both_writes_and_prints_both_scorings() {
         source_mean
     );
     assert!(report.get("frame_wise").is_none(), "{report}");
+}
+
+/// Writes one constant [224,224] f32 map per (id, value).
+fn write_constant_maps(path: &std::path::Path, maps: &[(&str, f32)]) {
+    let bytes: Vec<Vec<u8>> = maps
+        .iter()
+        .map(|(_, v)| v.to_le_bytes().repeat(224 * 224))
+        .collect();
+    let views: HashMap<String, TensorView> = maps
+        .iter()
+        .zip(&bytes)
+        .map(|((id, _), b)| {
+            (
+                id.to_string(),
+                TensorView::new(Dtype::F32, vec![224, 224], b).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(&views, &None, path).unwrap();
+}
+
+#[test]
+fn slavc_extended_reads_the_plus_silent_list_and_the_temperature() {
+    let ws = Workspace::with_config(TINY_SYNTH);
+    let flickr = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/stages/eval/tests/fixtures/flickr"
+    );
+    let list = ws.path().join("flickr_test_plus_silent.csv");
+    std::fs::write(
+        &list,
+        "video,audio,label\n1000001,1000002,non-sounding\n1000002,1000001,non-sounding\n",
+    )
+    .unwrap();
+    let maps = ws.path().join("maps.safetensors");
+    // cos/τ = +1 on the frames with their own audio, −1 on the non-sounding pairs.
+    write_constant_maps(
+        &maps,
+        &[
+            ("1000001", 1.0),
+            ("1000002", 1.0),
+            ("nonsounding/1000001/1000002", -1.0),
+            ("nonsounding/1000002/1000001", -1.0),
+        ],
+    );
+    let out = ws.path().join("report.json");
+    let run = |protocol: &str, extra: &[&str]| {
+        let mut args = vec![
+            "score-maps",
+            "--maps",
+            maps.to_str().unwrap(),
+            "--annotations",
+            flickr,
+            "--format",
+            "flickr",
+            "--protocol",
+            protocol,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        ws.oassl(&args)
+    };
+    let o = run(
+        "slavc-extended",
+        &["--plus-silent", list.to_str().unwrap(), "--tau", "0.5"],
+    );
+    assert_ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("| slavc-extended | visible | 0.5 | 2 |"));
+    let report: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(report["annotation_format"], "flickr-plus-silent");
+    assert_eq!(report["aggregates"]["samples"], 4);
+    // τ = 0.5: s = (u + 2)/4, so the confidences are 0.75 and 0.25 (τ = 0.03 would give ≈ 0.515 / 0.485).
+    let conf: Vec<f64> = report["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["entries"][0]["detection"]["confidence"].as_f64().unwrap())
+        .collect();
+    assert_eq!(conf, vec![0.75, 0.75, 0.25, 0.25]);
+    let stats = &report["aggregates"]["evaluator"]["detection"];
+    assert_eq!(stats.as_array().unwrap().len(), 4);
+
+    // The list and the temperature only go with the protocols that use them.
+    let o = run("oassl", &["--plus-silent", list.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--plus-silent"));
+    let o = run("lvs", &["--tau", "0.5"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--tau"));
+    let o = run("no-such-protocol", &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    for name in [
+        "slavc-abs",
+        "slavc-extended",
+        "avgn-multi",
+        "dsol",
+        "dsol-solo",
+    ] {
+        assert!(err.contains(name), "{err}");
+    }
 }

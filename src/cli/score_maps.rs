@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
+use oassl_eval::metrics::DetectionReport;
 use oassl_eval::{AnnotationFormat, MissingMaps, MultiSourceSelection, Protocol, ScoreOptions};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -43,13 +44,21 @@ pub struct ScoreMapsArgs {
     /// vggss.json with the boxes, for `vggsound-duet` pair lists.
     #[arg(long)]
     pub boxes: Option<PathBuf>,
-    /// lvs | ezvsl | slavc | noprior | tvsl | oassl
-    #[arg(long, default_value = "oassl")]
+    /// SLAVC extended list (`*_test_plus_silent.csv`): appends its non-sounding pairs, whose maps
+    /// are keyed `nonsounding/<video>/<audio>` (slavc-extended only).
+    #[arg(long)]
+    pub plus_silent: Option<PathBuf>,
+    /// The evaluator to reproduce.
+    #[arg(long, default_value = "oassl", value_parser = clap::builder::PossibleValuesParser::new(Protocol::NAMES))]
     pub protocol: String,
     /// Multi-source protocols (noprior, oassl, tvsl): score source-wise, frame-wise or both; the
     /// report's `aggregates` hold the first, `frame_wise` the second. Ignored by single-source ones.
     #[arg(long, value_enum, default_value = "both")]
     pub multi_source: MultiSourceArg,
+    /// Temperature of `cos/τ` maps for the absolute protocols (slavc-abs, slavc-extended,
+    /// avgn-multi; default their 0.03).
+    #[arg(long)]
+    pub tau: Option<f64>,
     /// Score annotated samples without maps as failures instead of refusing.
     #[arg(long)]
     pub missing_as_failure: bool,
@@ -59,12 +68,25 @@ pub struct ScoreMapsArgs {
 }
 
 pub fn run(args: ScoreMapsArgs) -> Result<ExitCode> {
-    let Some(protocol) = Protocol::by_name(&args.protocol) else {
+    let Some(mut protocol) = Protocol::by_name(&args.protocol) else {
         bail!(
-            "unknown protocol {:?} (lvs, ezvsl, slavc, noprior, tvsl, oassl)",
-            args.protocol
+            "unknown protocol {:?} ({})",
+            args.protocol,
+            Protocol::NAMES.join(", ")
         );
     };
+    if let Some(tau) = args.tau {
+        if !protocol.has_fixed_range() {
+            bail!(
+                "--tau applies to protocols that read cos/τ maps through a fixed range, not `{}`",
+                protocol.name
+            );
+        }
+        if !(tau.is_finite() && tau > 0.0) {
+            bail!("--tau must be a positive number, got {tau}");
+        }
+        protocol = protocol.with_tau(tau);
+    }
     let format = match args.format {
         FormatArg::Vggss => AnnotationFormat::VggSs,
         FormatArg::MusicSolo | FormatArg::MusicDuet => AnnotationFormat::Music,
@@ -77,6 +99,24 @@ pub fn run(args: ScoreMapsArgs) -> Result<ExitCode> {
                 .clone()
                 .context("--format vggsound-duet needs --boxes vggss.json")?,
         },
+    };
+    let format = match args.plus_silent {
+        None => format,
+        Some(list)
+            if matches!(
+                protocol.detection.as_ref().map(|d| &d.report),
+                Some(DetectionReport::FinalizeStats { .. })
+            ) =>
+        {
+            AnnotationFormat::PlusNonSounding {
+                base: Box::new(format),
+                list,
+            }
+        }
+        Some(_) => bail!(
+            "--plus-silent needs a protocol scoring non-sounding pairs (slavc-extended), not `{}`",
+            protocol.name
+        ),
     };
     let opts = ScoreOptions {
         missing: if args.missing_as_failure {
@@ -93,6 +133,7 @@ pub fn run(args: ScoreMapsArgs) -> Result<ExitCode> {
     let report = oassl_eval::score_maps(&args.maps, &args.annotations, format, protocol, opts)?;
     oassl_pipeline::atomic::write_json(&args.out, &report)?;
     print!("{}", oassl_eval::markdown_table(&report));
+    print!("{}", oassl_eval::markdown_tables(&report));
     println!("report: {}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }

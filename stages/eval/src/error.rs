@@ -11,6 +11,13 @@ pub enum EvalError {
     /// Annotated samples without a predicted map (all ids listed).
     #[error("{} annotated sample(s) have no map: {}", .0.len(), .0.join(", "))]
     MissingMaps(Vec<String>),
+    /// Annotated samples without a map under a protocol that cannot score a missing map.
+    #[error(
+        "{} annotated sample(s) have no map, and protocol `{protocol}` cannot score a missing map as a failure (a failure has no confidence): {}",
+        .ids.len(),
+        .ids.join(", ")
+    )]
+    MissingMapsUnscorable { protocol: String, ids: Vec<String> },
     /// Nothing to score: the annotation list is empty.
     #[error("no annotated samples to score")]
     NoSamples,

@@ -17,7 +17,8 @@ pub enum MissingMaps {
     /// Refuse, listing every missing id.
     #[default]
     Error,
-    /// Score each as a failure: every entry cIoU 0, AP 0, PIAP 0, and a wrong count.
+    /// Score each as a failure: every entry cIoU 0, AP 0, PIAP 0, and a wrong count (refused by
+    /// the protocols with confidence metrics, where a failure has no confidence).
     ScoreAsFailure,
 }
 
@@ -45,6 +46,12 @@ pub fn score_annotations(
         .collect();
     if !missing.is_empty() && opts.missing == MissingMaps::Error {
         return Err(EvalError::MissingMaps(missing));
+    }
+    if !missing.is_empty() && protocol.detection.is_some() {
+        return Err(EvalError::MissingMapsUnscorable {
+            protocol: protocol.name.clone(),
+            ids: missing,
+        });
     }
     if annotations.is_empty() {
         // Aggregates over nothing would be NaN, and a NaN in a results table reads like a measurement.

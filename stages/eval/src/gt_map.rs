@@ -6,7 +6,8 @@
 //! * normalised xywh (MUSIC, NoPrior): `x1 = int(224·max(x, 0))`, `x2 = x1 + int(224·max(w, 0))`
 //!   (int of each term, then add);
 //! * 256-px xyxy (Flickr XML): `x = int(224·v/256)`;
-//! * AVGN/T-VSL read MUSIC xywh as xyxy (`int(clip(v, 0, 1)·224)`): [`BoxReading::XywhAsXyxy`].
+//! * AVGN/T-VSL read MUSIC xywh as xyxy (`int(clip(v, 0, 1)·224)`): [`BoxReading::XywhAsXyxy`];
+//! * DSOL truncates the end after adding (`x2 = int(224·x + 224·w)`): [`BoxReading::XywhSummed`].
 //!
 //! Several boxes are merged by [`GtMerge`].
 
@@ -37,6 +38,9 @@ pub enum BoxReading {
     AsAnnotated,
     /// AVGN / T-VSL `load_all_bboxes`: a normalised xywh box read as xyxy (their bug).
     XywhAsXyxy,
+    /// DSOL `eval_duet.py` / `tools.py`: `b = 224·normbox`, `G[int(y):int(y+h), int(x):int(x+w)]`
+    /// (truncated after adding, not clipped; DSOL's boxes lie inside the frame).
+    XywhSummed,
 }
 
 fn trunc(v: f64) -> i64 {
@@ -59,6 +63,15 @@ pub fn pixel_box(raw: [f64; 4], conv: BoxConvention, reading: BoxReading) -> [i6
                 y1,
                 x1 + trunc(g * raw[2].max(0.0)),
                 y1 + trunc(g * raw[3].max(0.0)),
+            ]
+        }
+        (BoxConvention::Xywh01, BoxReading::XywhSummed) => {
+            let b = raw.map(|v| g * v);
+            [
+                trunc(b[0]),
+                trunc(b[1]),
+                trunc(b[0] + b[2]),
+                trunc(b[1] + b[3]),
             ]
         }
         (BoxConvention::Pixel256, _) => raw.map(|v| trunc(g * v / 256.0).max(0)),

@@ -53,6 +53,9 @@ fn music_xywh_truncates_terms_before_adding() {
     let bug = pixel_box(raw, BoxConvention::Xywh01, BoxReading::XywhAsXyxy);
     assert_eq!(bug, [73, 27, 52, 190]);
     assert_eq!(area(&paint(&[bug], GtMerge::Union)), 0.0);
+    // DSOL adds before truncating: 73.5 + 52.5 = 126; 27.377… + 190.4 = 217.77… -> 217.
+    let dsol = pixel_box(raw, BoxConvention::Xywh01, BoxReading::XywhSummed);
+    assert_eq!(dsol, [73, 27, 126, 217]);
 }
 
 #[test]

@@ -77,9 +77,15 @@ pub enum MultiSourceSelection {
     Both,
 }
 
-/// True for the protocols that score several sources per sample (greedy or class-conditioned).
+/// True for the protocols whose maps of several sources share one frame or mosaic (greedy or
+/// class-conditioned: `noprior`, `oassl`, `tvsl`), where the two scorings differ. `avgn-multi` scores
+/// each source on its own frame, where frame-wise is source-wise, and DSOL's class maps are already
+/// scored one entry per frame, so both are left to their own scoring.
 pub fn is_multi_source(p: &Protocol) -> bool {
-    !matches!(p.assignment, Assignment::SingleMap)
+    matches!(
+        p.assignment,
+        Assignment::Greedy { .. } | Assignment::Conditioned
+    )
 }
 
 impl MultiSourceScoring {
@@ -173,6 +179,7 @@ pub fn score_frame(maps: &[Map], ann: &Annotation, p: &Protocol) -> Result<Sampl
         count_correct: None,
         missing_map: false,
         ap_dropped: 0,
+        nsa: None,
     };
     if maps.is_empty() {
         return Ok(out);
@@ -205,6 +212,8 @@ pub fn score_frame(maps: &[Map], ann: &Annotation, p: &Protocol) -> Result<Sampl
         ap,
         slot: Some(0),
         map: None,
+        iou: None,
+        detection: None,
     });
     Ok(out)
 }
@@ -219,12 +228,15 @@ pub fn frame_failure(ann: &Annotation, p: &Protocol) -> SampleScore {
             ap: p.pixel_ap.map(|_| 0.0),
             slot: None,
             map: None,
+            iou: None,
+            detection: None,
         }],
         piap: None,
         counted: true,
         count_correct: None,
         missing_map: true,
         ap_dropped: 0,
+        nsa: None,
     }
 }
 

@@ -16,6 +16,10 @@ pub enum Normalisation {
     InvertedMinMax,
     /// Fixed range `p = (u − lo)/(hi − lo)` (SLAVC/AVGN absolute scores, e.g. lo = −1/τ, hi = 1/τ).
     FixedRange { lo: f64, hi: f64 },
+    /// AVGN `validate_multi` / `--relative_prediction`: the fixed range, then `normalize_img`
+    /// (min-max, constant map passed through). Equal to `MinMax` up to rounding, which can merge
+    /// near-ties at the median; kept in two steps to round as AVGN does.
+    FixedRangeThenMinMax { lo: f64, hi: f64 },
     /// No normalisation.
     Identity,
 }
@@ -27,6 +31,11 @@ fn min_max(data: &[f64]) -> Vec<f64> {
     if hi - lo == 0.0 {
         return data.to_vec();
     }
+    data.iter().map(|v| (v - lo) / (hi - lo)).collect()
+}
+
+/// `(x − xmin)/(xmax − xmin)` with given bounds (SLAVC/AVGN `min_max_norm`).
+fn fixed_range(data: &[f64], lo: f64, hi: f64) -> Vec<f64> {
     data.iter().map(|v| (v - lo) / (hi - lo)).collect()
 }
 
@@ -42,8 +51,9 @@ impl Normalisation {
             Normalisation::InvertedMinMax => {
                 min_max(&u.data).into_iter().map(|v| 1.0 - v).collect()
             }
-            Normalisation::FixedRange { lo, hi } => {
-                u.data.iter().map(|v| (v - lo) / (hi - lo)).collect()
+            Normalisation::FixedRange { lo, hi } => fixed_range(&u.data, lo, hi),
+            Normalisation::FixedRangeThenMinMax { lo, hi } => {
+                min_max(&fixed_range(&u.data, lo, hi))
             }
             Normalisation::Identity => u.data.clone(),
         };
@@ -96,5 +106,13 @@ mod tests {
         );
         let f = Normalisation::FixedRange { lo: -1.0, hi: 3.0 };
         assert_eq!(f.apply(&m(&[-1.0, 1.0, 3.0])).data, vec![0.0, 0.5, 1.0]);
+        // [0, 0.5, 0.75] after the range, then min-max over [0, 0.75].
+        let g = Normalisation::FixedRangeThenMinMax { lo: -1.0, hi: 3.0 };
+        assert_eq!(
+            g.apply(&m(&[-1.0, 1.0, 2.0])).data,
+            vec![0.0, 0.5 / 0.75, 1.0]
+        );
+        // A constant map stays the fixed-range value.
+        assert_eq!(g.apply(&m(&[1.0, 1.0])).data, vec![0.5, 0.5]);
     }
 }

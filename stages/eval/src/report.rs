@@ -1,5 +1,6 @@
 //! The score report: per-sample values, aggregates as the evaluator logs them, and a Markdown row.
 
+use crate::evaluator_aggregates::EvaluatorAggregates;
 use crate::metrics::auc::{auc21, success_rate, Comparison};
 use crate::multi_source::MultiSourceScoring;
 use crate::protocol::Protocol;
@@ -39,6 +40,10 @@ pub struct Aggregates {
     pub count_accuracy: Option<f64>,
     /// AP entries T-VSL drops silently (non-binary GT).
     pub ap_dropped: usize,
+    /// What only the protocol's own evaluator reports (T-VSL IoU, DSOL NSA, SLAVC / AVGN
+    /// confidence metrics); `None` for the other protocols.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluator: Option<EvaluatorAggregates>,
 }
 
 /// Per-sample scores and their aggregates under one multi-source scoring.
@@ -124,6 +129,7 @@ pub fn aggregate(samples: &[SampleScore], p: &Protocol) -> Aggregates {
         piap: p.piap.then(|| numpy_mean(&piaps)),
         count_accuracy: (!counts.is_empty()).then(|| numpy_mean(&counts)),
         ap_dropped: samples.iter().map(|s| s.ap_dropped).sum(),
+        evaluator: crate::evaluator_aggregates::aggregate(samples, p),
     }
 }
 

@@ -2,11 +2,13 @@
 //! the [`Protocol`]'s pipeline (resize to the 224-per-frame mosaic, normalise, binarise, match).
 
 use crate::annotation::{Annotation, FrameLayout};
+use crate::binarise::Binarisation;
 use crate::error::EvalError;
 use crate::gt_map::{gt_map, GRID};
 use crate::map::Map;
 use crate::metrics::cap::{greedy_match, GtSlot};
-use crate::metrics::ciou::ciou;
+use crate::metrics::ciou::{ciou, iou_smoothed};
+use crate::metrics::detection::Detection;
 use crate::metrics::pixel_ap::{average_precision, PixelApFlavour};
 use crate::protocol::{Assignment, MosaicAxis, Protocol, Scope};
 use crate::upsample::resize;
@@ -17,6 +19,12 @@ use serde::{Deserialize, Serialize};
 pub struct EntryScore {
     pub ciou: f64,
     pub ap: Option<f64>,
+    /// T-VSL's smoothed IoU, when the protocol has an `iou_threshold`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iou: Option<f64>,
+    /// SLAVC / AVGN confidence and box count, when the protocol has `detection` metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<Detection>,
     /// GT slot / source index the entry refers to (`None` for a padded entry).
     pub slot: Option<usize>,
     /// Predicted map index (`None` for a padded entry or a missing map).
@@ -40,6 +48,10 @@ pub struct SampleScore {
     pub missing_map: bool,
     /// T-VSL AP entries dropped because the source's GT was not binary.
     pub ap_dropped: usize,
+    /// DSOL NSA of the frame: mean over the silent classes' maps of the fraction of pixels at
+    /// or below the threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nsa: Option<f64>,
 }
 
 struct Prepared {
@@ -134,8 +146,20 @@ pub fn expected_entries(ann: &Annotation, p: &Protocol) -> usize {
     match p.assignment {
         Assignment::SingleMap => 1,
         Assignment::Greedy { per_source } => slots(ann, p, per_source).len(),
-        Assignment::Conditioned => ann.sources.len(),
+        Assignment::Conditioned | Assignment::OwnFrame => ann.sources.len(),
+        // DSOL skips a frame without a box; any other frame has one entry.
+        Assignment::SingleMapBoxedOnly | Assignment::ClassMaps => {
+            usize::from(!ann.sources.is_empty())
+        }
     }
+}
+
+/// True when the protocol does not score a frame without any box (DSOL).
+fn skips_unboxed(p: &Protocol) -> bool {
+    matches!(
+        p.assignment,
+        Assignment::SingleMapBoxedOnly | Assignment::ClassMaps
+    )
 }
 
 /// A sample whose map is missing, scored as a failure: every entry cIoU 0 and AP 0.
@@ -143,18 +167,24 @@ pub fn failure(ann: &Annotation, p: &Protocol) -> SampleScore {
     let entry = EntryScore {
         ciou: 0.0,
         ap: p.pixel_ap.map(|_| 0.0),
+        iou: p.iou_threshold.map(|_| 0.0),
+        // A missing map has no confidence; `score_annotations` refuses it under such protocols.
+        detection: None,
         slot: None,
         map: None,
     };
+    let counted = !(skips_unboxed(p) && ann.sources.is_empty());
     SampleScore {
         id: ann.id.clone(),
         predicted_maps: 0,
         entries: vec![entry; expected_entries(ann, p)],
         piap: p.piap.then_some(0.0),
-        counted: true,
+        counted,
         count_correct: matches!(p.assignment, Assignment::Greedy { .. }).then_some(false),
         missing_map: true,
         ap_dropped: 0,
+        // No silent pixel is credited to a missing map.
+        nsa: (counted && p.assignment == Assignment::ClassMaps).then_some(0.0),
     }
 }
 
@@ -175,9 +205,15 @@ pub fn score_sample(
         count_correct: None,
         missing_map: false,
         ap_dropped: 0,
+        nsa: None,
     };
+    if skips_unboxed(p) && ann.sources.is_empty() {
+        // DSOL `continue`s on a frame without a box.
+        out.counted = false;
+        return Ok(out);
+    }
     match p.assignment {
-        Assignment::SingleMap => {
+        Assignment::SingleMap | Assignment::SingleMapBoxedOnly => {
             if maps.len() != 1 || tiles != 1 {
                 let reason = format!(
                     "single-source protocol needs one map of one frame, got {} map(s), {tiles} frame(s)",
@@ -191,9 +227,19 @@ pub fn score_sample(
             let (b, s) = (&prep.binary[0], &prep.scores[0]);
             let (ap, dropped) = pixel_ap(p.pixel_ap, &g, b, s)?;
             out.ap_dropped = dropped;
+            let detection = match &p.detection {
+                Some(d) => {
+                    let u = resize(&maps[0], GRID, GRID, p.upsample)?;
+                    let boxes = ann.sources.iter().map(|s| s.raw_boxes.len()).sum();
+                    Some(d.detect(&u, boxes))
+                }
+                None => None,
+            };
             out.entries.push(EntryScore {
                 ciou: ciou(b, &g),
                 ap,
+                iou: p.iou_threshold.map(|t| iou_at(t, s, &g)),
+                detection,
                 slot: Some(0),
                 map: Some(0),
             });
@@ -230,14 +276,23 @@ pub fn score_sample(
                 .map(|e| EntryScore {
                     ciou: e.ciou,
                     ap: e.ap,
+                    iou: None,
+                    detection: None,
                     slot: e.slot,
                     map: e.map,
                 })
                 .collect();
         }
         Assignment::Conditioned => conditioned(maps, ann, p, tiles, &mut out)?,
+        Assignment::ClassMaps => crate::class_maps::score(maps, ann, p, &mut out)?,
+        Assignment::OwnFrame => crate::own_frame::score(maps, ann, p, &mut out)?,
     }
     Ok(out)
+}
+
+/// T-VSL `cal_IOU`: `p ≥ t` against `G > 0`, smoothed.
+fn iou_at(t: f64, s: &Map, g: &Map) -> f64 {
+    iou_smoothed(&Binarisation::Absolute(t).apply(s), g)
 }
 
 /// AP of one entry per flavour; `(None, 1)` when T-VSL would silently drop it.
@@ -320,6 +375,8 @@ fn conditioned(
         out.entries.push(EntryScore {
             ciou: ciou(&b, &g),
             ap,
+            iou: p.iou_threshold.map(|t| iou_at(t, &s, &g)),
+            detection: None,
             slot: Some(j),
             map: Some(j),
         });

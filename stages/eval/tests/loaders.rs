@@ -153,6 +153,74 @@ fn dsol_frames() {
 }
 
 #[test]
+fn dsol_classes_all_have_a_class_map_index() {
+    let Some(d) = datasets() else { return };
+    for file in ["solotest.json", "duettest.json"] {
+        let anns =
+            load_annotations(&d.join("music/dsol").join(file), &AnnotationFormat::Dsol).unwrap();
+        for s in anns.iter().flat_map(|a| &a.sources) {
+            let class = s.class.as_deref().unwrap();
+            assert!(
+                oassl_eval::class_maps::DSOL_CLASSES.contains(&class),
+                "{file}: {class}"
+            );
+        }
+    }
+}
+
+#[test]
+fn slavc_extended_lists_append_non_sounding_pairs() {
+    let Some(d) = datasets() else { return };
+    let vggss = AnnotationFormat::PlusNonSounding {
+        base: Box::new(AnnotationFormat::VggSs),
+        list: d.join("vggss/extended/vggss_test_plus_silent.csv"),
+    };
+    let anns = load_annotations(&d.join("vggss/vggss.json"), &vggss).unwrap();
+    assert_eq!(anns.len(), 2 * 5158);
+    let silent: Vec<&Annotation> = anns.iter().filter(|a| a.sources.is_empty()).collect();
+    assert_eq!(silent.len(), 5158);
+    assert_eq!(
+        silent[0].id,
+        "nonsounding/9PmzQI8ZYpg_000147/9PmzQI8ZYpg_000147"
+    );
+    // 379 rows pair a frame with its own clip id; the keys still never meet a sounding id.
+    let same = silent
+        .iter()
+        .filter(|a| {
+            let parts: Vec<&str> = a.id.split('/').collect();
+            parts[1] == parts[2]
+        })
+        .count();
+    assert_eq!(same, 379);
+    let ids: BTreeSet<&str> = anns.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids.len(), anns.len());
+    let flickr = AnnotationFormat::PlusNonSounding {
+        base: Box::new(AnnotationFormat::FlickrXml),
+        list: d.join("flickr-soundnet/extended/flickr_test_plus_silent.csv"),
+    };
+    let anns = load_annotations(&fixture("flickr"), &flickr).unwrap();
+    assert_eq!(anns.len(), 2 + 250);
+    assert_eq!(anns[2].id, "nonsounding/10000130166/10437048305");
+    assert_eq!(flickr.name(), "flickr-plus-silent");
+    // A list with another header is refused, naming the file and line.
+    let bad = std::env::temp_dir().join(format!("oassl-bad-silent-{}.csv", std::process::id()));
+    std::fs::write(&bad, "video,audio\na,b\n").unwrap();
+    let err = load_annotations(
+        &d.join("vggss/vggss.json"),
+        &AnnotationFormat::PlusNonSounding {
+            base: Box::new(AnnotationFormat::VggSs),
+            list: bad.clone(),
+        },
+    )
+    .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("line 1") && msg.contains(&*bad.to_string_lossy()),
+        "{msg}"
+    );
+}
+
+#[test]
 fn vggsound_pair_lists() {
     let Some(d) = datasets() else { return };
     let boxes = d.join("vggss/vggss.json");

@@ -613,6 +613,7 @@ mod tests {
             piap: None,
             count_accuracy: None,
             ap_dropped: 0,
+            evaluator: None,
         }
     }
 

@@ -8,11 +8,13 @@
 //! | [`AnnotationFormat::VggSoundPairs`] | `vggsound_{single,duet}_test.csv` + `vggss.json` | per-frame sources |
 //! | [`AnnotationFormat::FlickrXml`] | directory of `<id>.xml` | 256-px xyxy, one source, ≤ 3 annotators |
 //! | [`AnnotationFormat::AvsSynth`] | VGG-SS list + `classes` (+ `silent_same_class`) | normalised xyxy, one box per source |
+//! | [`AnnotationFormat::PlusNonSounding`] | a base format + SLAVC `*_test_plus_silent.csv` | base, plus box-less pairs ([`non_sounding`]) |
 
 mod avs_synth;
 mod dsol;
 mod flickr;
 mod music;
+pub mod non_sounding;
 mod pairs;
 mod vggss;
 
@@ -84,6 +86,12 @@ pub enum AnnotationFormat {
     /// A directory of Flickr-SoundNet `<id>.xml` files.
     FlickrXml,
     AvsSynth,
+    /// The base format's samples followed by the non-sounding pairs of a SLAVC extended list
+    /// (SLAVC's `flickr_plus_silent` / `vggss_plus_silent` test sets).
+    PlusNonSounding {
+        base: Box<AnnotationFormat>,
+        list: PathBuf,
+    },
 }
 
 impl AnnotationFormat {
@@ -96,6 +104,11 @@ impl AnnotationFormat {
             AnnotationFormat::VggSoundPairs { .. } => "vggsound-pairs",
             AnnotationFormat::FlickrXml => "flickr-xml",
             AnnotationFormat::AvsSynth => "avs-synth",
+            AnnotationFormat::PlusNonSounding { base, .. } => match **base {
+                AnnotationFormat::VggSs => "vggss-plus-silent",
+                AnnotationFormat::FlickrXml => "flickr-plus-silent",
+                _ => "plus-silent",
+            },
         }
     }
 }
@@ -141,5 +154,10 @@ pub fn load_annotations(path: &Path, format: &AnnotationFormat) -> anyhow::Resul
         AnnotationFormat::VggSoundPairs { boxes } => pairs::load(path, boxes),
         AnnotationFormat::FlickrXml => flickr::load_dir(path),
         AnnotationFormat::AvsSynth => avs_synth::load(path),
+        AnnotationFormat::PlusNonSounding { base, list } => {
+            let mut anns = load_annotations(path, base)?;
+            anns.extend(non_sounding::load(list)?);
+            Ok(anns)
+        }
     }
 }
