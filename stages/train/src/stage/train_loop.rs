@@ -91,8 +91,8 @@ pub(super) fn train_loop(
         trained += 1;
         let epoch = batch.step / steps_per_epoch;
         pending.push((step, epoch), &terms, times, applied, batch.len());
-        let checkpoint_due = step % cfg.checkpoint_every == 0 && step < total_steps;
-        if step % cfg.log_every == 0 || checkpoint_due || step == end_step {
+        let checkpoint_due = step.is_multiple_of(cfg.checkpoint_every) && step < total_steps;
+        if step.is_multiple_of(cfg.log_every) || checkpoint_due || step == end_step {
             // The step's one host synchronisation: a checkpoint is never written after an unread loss.
             if let Err(e) = pending.flush(&mut session.rows, &last_good_text(&session.last_good)) {
                 progress.abandon();
