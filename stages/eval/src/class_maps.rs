@@ -127,17 +127,7 @@ mod tests {
     }
 
     fn blank(id: &str) -> SampleScore {
-        SampleScore {
-            id: id.into(),
-            predicted_maps: 11,
-            entries: Vec::new(),
-            piap: None,
-            counted: true,
-            count_correct: None,
-            missing_map: false,
-            ap_dropped: 0,
-            nsa: None,
-        }
+        SampleScore::empty(id, 11)
     }
 
     /// 224x224 class maps, all 0.1 except the listed ones, which are 1 on a pixel rectangle.

@@ -51,7 +51,8 @@ use crate::metrics::ciou::ciou;
 use crate::protocol::{Assignment, MosaicAxis, Protocol};
 use crate::report::{aggregate, Aggregates};
 use crate::scoring::{
-    failure, frame_gts, incompatible, pixel_ap, score_sample, tiles_of, EntryScore, SampleScore,
+    failure, frame_gts, one_map_per_source, pixel_ap, score_sample, tiles_of, EntryScore,
+    SampleScore,
 };
 use crate::upsample::resize;
 use serde::{Deserialize, Serialize};
@@ -161,25 +162,13 @@ fn frame_size(tiles: usize, p: &Protocol) -> (usize, usize) {
 
 /// Frame-wise score of one sample (`maps` may be empty: `K = 0`, not counted, as in NoPrior).
 pub fn score_frame(maps: &[Map], ann: &Annotation, p: &Protocol) -> Result<SampleScore, EvalError> {
-    if p.assignment == Assignment::Conditioned && maps.len() != ann.sources.len() {
+    if p.assignment == Assignment::Conditioned {
         // The same input the source-wise scoring refuses.
-        let reason = format!(
-            "class-conditioned protocol needs one map per source: {} map(s), {} source(s)",
-            maps.len(),
-            ann.sources.len()
-        );
-        return Err(incompatible(&ann.id, p, reason));
+        one_map_per_source(maps, ann, p, "class-conditioned")?;
     }
     let mut out = SampleScore {
-        id: ann.id.clone(),
-        predicted_maps: maps.len(),
-        entries: Vec::new(),
-        piap: None,
         counted: !maps.is_empty(),
-        count_correct: None,
-        missing_map: false,
-        ap_dropped: 0,
-        nsa: None,
+        ..SampleScore::empty(&ann.id, maps.len())
     };
     if maps.is_empty() {
         return Ok(out);

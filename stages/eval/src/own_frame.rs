@@ -18,7 +18,7 @@ use crate::gt_map::{gt_map, GRID};
 use crate::map::Map;
 use crate::metrics::ciou::ciou;
 use crate::protocol::Protocol;
-use crate::scoring::{incompatible, pixel_ap, EntryScore, SampleScore};
+use crate::scoring::{one_map_per_source, pixel_ap, EntryScore, SampleScore};
 use crate::upsample::resize;
 
 /// `nb` of AVGN's evaluator: boxes of the first frame of a pair, or of the whole shared frame.
@@ -36,14 +36,7 @@ pub(crate) fn score(
     p: &Protocol,
     out: &mut SampleScore,
 ) -> Result<(), EvalError> {
-    if maps.len() != ann.sources.len() {
-        let reason = format!(
-            "own-frame protocol needs one map per source: {} map(s), {} source(s)",
-            maps.len(),
-            ann.sources.len()
-        );
-        return Err(incompatible(&ann.id, p, reason));
-    }
+    one_map_per_source(maps, ann, p, "own-frame")?;
     let nb = gt_boxes(ann);
     for (j, (m, src)) in maps.iter().zip(&ann.sources).enumerate() {
         let u = resize(m, GRID, GRID, p.upsample)?;
@@ -91,17 +84,7 @@ mod tests {
     }
 
     fn blank() -> SampleScore {
-        SampleScore {
-            id: "a+b".into(),
-            predicted_maps: 2,
-            entries: Vec::new(),
-            piap: None,
-            counted: true,
-            count_correct: None,
-            missing_map: false,
-            ap_dropped: 0,
-            nsa: None,
-        }
+        SampleScore::empty("a+b", 2)
     }
 
     /// A 224x224 `cos/τ` map: `hi` on the columns `x0..x1`, `lo` elsewhere.

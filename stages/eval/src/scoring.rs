@@ -54,6 +54,42 @@ pub struct SampleScore {
     pub nsa: Option<f64>,
 }
 
+impl SampleScore {
+    /// A counted sample with `predicted_maps` maps and no entries yet.
+    pub(crate) fn empty(id: &str, predicted_maps: usize) -> Self {
+        SampleScore {
+            id: id.to_string(),
+            predicted_maps,
+            entries: Vec::new(),
+            piap: None,
+            counted: true,
+            count_correct: None,
+            missing_map: false,
+            ap_dropped: 0,
+            nsa: None,
+        }
+    }
+}
+
+/// Refuses a sample whose maps are not one per source, for the protocols that pair map `j` with
+/// source `j` (`kind` names the protocol family in the error).
+pub(crate) fn one_map_per_source(
+    maps: &[Map],
+    ann: &Annotation,
+    p: &Protocol,
+    kind: &str,
+) -> Result<(), EvalError> {
+    if maps.len() == ann.sources.len() {
+        return Ok(());
+    }
+    let reason = format!(
+        "{kind} protocol needs one map per source: {} map(s), {} source(s)",
+        maps.len(),
+        ann.sources.len()
+    );
+    Err(incompatible(&ann.id, p, reason))
+}
+
 struct Prepared {
     binary: Vec<Map>,
     scores: Vec<Map>,
@@ -196,17 +232,7 @@ pub fn score_sample(
 ) -> Result<SampleScore, EvalError> {
     let id = ann.id.as_str();
     let tiles = tiles_of(ann);
-    let mut out = SampleScore {
-        id: ann.id.clone(),
-        predicted_maps: maps.len(),
-        entries: Vec::new(),
-        piap: None,
-        counted: true,
-        count_correct: None,
-        missing_map: false,
-        ap_dropped: 0,
-        nsa: None,
-    };
+    let mut out = SampleScore::empty(&ann.id, maps.len());
     if skips_unboxed(p) && ann.sources.is_empty() {
         // DSOL `continue`s on a frame without a box.
         out.counted = false;
@@ -346,14 +372,7 @@ fn conditioned(
     tiles: usize,
     out: &mut SampleScore,
 ) -> Result<(), EvalError> {
-    if maps.len() != ann.sources.len() {
-        let reason = format!(
-            "class-conditioned protocol needs one map per source: {} map(s), {} source(s)",
-            maps.len(),
-            ann.sources.len()
-        );
-        return Err(incompatible(&ann.id, p, reason));
-    }
+    one_map_per_source(maps, ann, p, "class-conditioned")?;
     let vertical = p.mosaic == MosaicAxis::Vertical;
     for (j, (m, src)) in maps.iter().zip(&ann.sources).enumerate() {
         let prep = prepare(m, tiles, p)?;

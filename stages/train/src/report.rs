@@ -706,6 +706,11 @@ mod tests {
                 ]),
             })
             .collect();
+        method_result(method, seeds)
+    }
+
+    /// The result of `method`'s runs `seeds`, summarised as `oassl report` does.
+    fn method_result(method: &str, seeds: Vec<SeedResult>) -> RunResult {
         let evals: Vec<&EvalReport> = seeds.iter().map(|s| &s.eval).collect();
         let summary = summarise(&evals).expect("summary");
         RunResult {
@@ -849,19 +854,7 @@ mod tests {
                     ]),
                 })
                 .collect();
-            let evals: Vec<&EvalReport> = seeds.iter().map(|s| &s.eval).collect();
-            let summary = summarise(&evals).expect("summary");
-            RunResult {
-                name: method.into(),
-                group: RunGroup::Method,
-                method: method.into(),
-                lambda1: 0.0,
-                lambda2: 0.0,
-                encoder: "–".into(),
-                reused: false,
-                seeds,
-                summary,
-            }
+            method_result(method, seeds)
         };
         let results = [run("lvs", 0.0), run("oassl", 0.2)];
         let duet = &results[1].summary[1];
