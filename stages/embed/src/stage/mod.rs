@@ -22,11 +22,11 @@ use serde::Serialize;
 use oassl_pipeline::config::{resolve_device, Accelerator, EmbedConfig};
 use oassl_pipeline::fingerprint::{hash_json, FileDigest};
 use oassl_pipeline::stage_lock::{self, StageLock, Staleness, LOCK_SCHEMA};
-use oassl_pipeline::tables::{read_captions, write_sample_texts, SampleText};
+use oassl_pipeline::tables::{read_captions, write_sample_texts, CaptionRow, SampleText};
 use oassl_pipeline::Layout;
 
 use crate::{EncoderKind, EncoderSpec, Pooling, TextEncoder};
-use cache::{write_rows, CacheFiles};
+use cache::{write_rows, CacheFiles, EmbeddingCache};
 
 /// Options of one run.
 #[derive(Debug, Clone, Default)]
@@ -85,26 +85,15 @@ fn model_files(model_dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs stage two.
+/// Runs stage two: check the inputs and the lock, gather the distinct caption texts, embed those the cache
+/// lacks, write the two tables and, last, the lock.
 pub fn run(
     cfg: &EmbedConfig,
     model_dir: &Path,
     layout: &Layout,
     opts: &RunOptions,
 ) -> Result<Summary> {
-    let captions = layout.captions();
-    if !captions.exists() {
-        bail!(
-            "captions table {} not found: run `make captions` first",
-            captions.display()
-        );
-    }
-    if !model_dir.is_dir() {
-        bail!(
-            "[embed] model_dir {} does not exist (`make setup` unpacks all-MiniLM-L6-v2 into data/models/)",
-            model_dir.display()
-        );
-    }
+    let captions = check_inputs(layout, model_dir)?;
     let embed_dir = layout.stage_dir("embed");
     let lock_path = layout.stage_lock("embed");
     let mut deps = vec![captions.clone()];
@@ -126,7 +115,7 @@ pub fn run(
     tracing::info!("embed: running ({reason})");
 
     let rows = read_captions(&captions)?;
-    let ok: Vec<_> = rows.iter().filter(|r| r.status == "ok").collect();
+    let ok: Vec<&CaptionRow> = rows.iter().filter(|r| r.status == "ok").collect();
     let skipped_not_ok = rows.len() - ok.len();
     if skipped_not_ok > 0 {
         tracing::warn!("embed: {skipped_not_ok} caption rows are not `ok` and are left out");
@@ -134,47 +123,14 @@ pub fn run(
     if ok.is_empty() {
         tracing::warn!("embed: the captions table has no `ok` rows; writing empty outputs");
     }
-    let mut texts: Vec<String> = ok
-        .iter()
-        .flat_map(|r| {
-            r.foreground
-                .iter()
-                .cloned()
-                .chain(std::iter::once(r.background.clone()))
-        })
-        .collect();
-    texts.sort();
-    texts.dedup();
+    let texts = distinct_texts(&ok);
 
     let spec = encoder_spec(cfg, model_dir);
     let encoder = TextEncoder::load(&spec, device(&cfg.device)?)
         .with_context(|| format!("loading the text encoder from {}", model_dir.display()))?;
     let files = CacheFiles::new(&embed_dir, encoder.fingerprint());
     let mut cache = files.load()?;
-    let missing: Vec<String> = texts
-        .iter()
-        .filter(|t| cache.get(t).is_none())
-        .cloned()
-        .collect();
-    let cached = texts.len() - missing.len();
-    let started = Instant::now();
-    let progress = oassl_pipeline::progress::bar("embed", missing.len());
-    let mut truncated = 0;
-    for chunk in missing.chunks(cfg.chunk_size) {
-        let out = encoder.embed(chunk, cfg.batch_size)?;
-        truncated += out.truncated;
-        let part: Vec<(String, Vec<f32>)> = chunk.iter().cloned().zip(out.vectors).collect();
-        files.write_part(&part)?;
-        for (text, vector) in part {
-            cache.insert(text, vector)?;
-        }
-        progress.inc(chunk.len() as u64);
-    }
-    progress.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
-    if !missing.is_empty() {
-        files.compact(&cache)?;
-    }
+    let embedded = embed_missing(&encoder, &files, &mut cache, &texts, cfg)?;
 
     let vector = |text: &str| -> Result<Vec<f32>> {
         cache
@@ -192,8 +148,125 @@ pub fn run(
         encoder.fingerprint(),
         in_use.iter().map(|(t, v)| (t.as_str(), v.as_slice())),
     )?;
-    let sample_texts: Vec<SampleText> = ok
+    let sample_texts = sample_texts(&ok, vector)?;
+    let sample_text_path = embed_dir.join("sample_text.parquet");
+    write_sample_texts(&sample_text_path, &sample_texts)?;
+
+    let summary = Summary {
+        up_to_date: false,
+        reason,
+        samples: sample_texts.len(),
+        skipped_not_ok,
+        distinct_texts: texts.len(),
+        cached: texts.len() - embedded.count,
+        embedded: embedded.count,
+        truncated: embedded.truncated,
+        sentences_per_second: if embedded.seconds > 0.0 {
+            embedded.count as f64 / embedded.seconds
+        } else {
+            0.0
+        },
+    };
+    write_lock(
+        &lock_path,
+        config_hash,
+        &deps,
+        &[&embeddings_path, &sample_text_path],
+        &summary,
+    )?;
+    Ok(summary)
+}
+
+/// The captions table, once it and the encoder folder exist; errors name the command that makes them.
+fn check_inputs(layout: &Layout, model_dir: &Path) -> Result<PathBuf> {
+    let captions = layout.captions();
+    if !captions.exists() {
+        bail!(
+            "captions table {} not found: run `make captions` first",
+            captions.display()
+        );
+    }
+    if !model_dir.is_dir() {
+        bail!(
+            "[embed] model_dir {} does not exist (`make setup` unpacks all-MiniLM-L6-v2 into data/models/)",
+            model_dir.display()
+        );
+    }
+    Ok(captions)
+}
+
+/// Every caption text of `rows` (foreground and background), sorted, each once.
+fn distinct_texts(rows: &[&CaptionRow]) -> Vec<String> {
+    let mut texts: Vec<String> = rows
         .iter()
+        .flat_map(|r| {
+            r.foreground
+                .iter()
+                .cloned()
+                .chain(std::iter::once(r.background.clone()))
+        })
+        .collect();
+    texts.sort();
+    texts.dedup();
+    texts
+}
+
+/// What [`embed_missing`] did.
+struct Embedded {
+    /// Texts embedded now.
+    count: usize,
+    /// Of those, texts cut at the encoder's maximum length.
+    truncated: usize,
+    /// Seconds spent embedding.
+    seconds: f64,
+}
+
+/// Embeds the texts `cache` lacks, `chunk_size` at a time; each chunk is written as a cache part before the next
+/// starts (an interrupted run keeps it), and the parts are compacted at the end.
+fn embed_missing(
+    encoder: &TextEncoder,
+    files: &CacheFiles,
+    cache: &mut EmbeddingCache,
+    texts: &[String],
+    cfg: &EmbedConfig,
+) -> Result<Embedded> {
+    let missing: Vec<String> = texts
+        .iter()
+        .filter(|t| cache.get(t).is_none())
+        .cloned()
+        .collect();
+    let started = Instant::now();
+    let progress = oassl_pipeline::progress::bar("embed", missing.len());
+    let mut truncated = 0;
+    for chunk in missing.chunks(cfg.chunk_size) {
+        let out = encoder.embed(chunk, cfg.batch_size)?;
+        truncated += out.truncated;
+        let part: Vec<(String, Vec<f32>)> = chunk.iter().cloned().zip(out.vectors).collect();
+        files.write_part(&part)?;
+        for (text, vector) in part {
+            cache.insert(text, vector)?;
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    if !missing.is_empty() {
+        files.compact(cache)?;
+    }
+    Ok(Embedded {
+        count: missing.len(),
+        truncated,
+        seconds,
+    })
+}
+
+/// Per `ok` row its K foreground vectors and background vector; a row whose foreground count differs from its
+/// label count is refused, naming the sample.
+fn sample_texts(
+    ok: &[&CaptionRow],
+    vector: impl Fn(&str) -> Result<Vec<f32>>,
+) -> Result<Vec<SampleText>> {
+    ok.iter()
         .map(|r| {
             if r.foreground.len() != r.labels.len() {
                 bail!(
@@ -214,25 +287,17 @@ pub fn run(
                 background: vector(&r.background)?,
             })
         })
-        .collect::<Result<_>>()?;
-    let sample_text_path = embed_dir.join("sample_text.parquet");
-    write_sample_texts(&sample_text_path, &sample_texts)?;
+        .collect()
+}
 
-    let summary = Summary {
-        up_to_date: false,
-        reason,
-        samples: sample_texts.len(),
-        skipped_not_ok,
-        distinct_texts: texts.len(),
-        cached,
-        embedded: missing.len(),
-        truncated,
-        sentences_per_second: if seconds > 0.0 {
-            missing.len() as f64 / seconds
-        } else {
-            0.0
-        },
-    };
+/// The stage lock, written last: it vouches for `outs` as made from `deps` under `config_hash`.
+fn write_lock(
+    lock_path: &Path,
+    config_hash: String,
+    deps: &[PathBuf],
+    outs: &[&Path],
+    summary: &Summary,
+) -> Result<()> {
     let mut counts = BTreeMap::new();
     counts.insert("samples".to_string(), summary.samples as u64);
     counts.insert("embedded".to_string(), summary.embedded as u64);
@@ -247,13 +312,12 @@ pub fn run(
             .iter()
             .map(|p| FileDigest::of(p))
             .collect::<Result<_>>()?,
-        outs: vec![
-            FileDigest::of(&embeddings_path)?,
-            FileDigest::of(&sample_text_path)?,
-        ],
+        outs: outs
+            .iter()
+            .map(|p| FileDigest::of(p))
+            .collect::<Result<_>>()?,
         counts,
         finished_at: stage_lock::now_stamp(),
     };
-    lock.write(&lock_path)?;
-    Ok(summary)
+    lock.write(lock_path)
 }
