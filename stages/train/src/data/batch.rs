@@ -220,8 +220,8 @@ fn load_batch(
     let picked: Vec<&TrainSample> = indices.iter().map(|&i| &samples[i]).collect();
     match source {
         Source::Cache(cache) => {
-            let mut batch = Batch::with_texts(step, &picked, crop as usize, cache.spec_shape());
-            batch.compose = settings.compose;
+            let mut batch =
+                Batch::with_texts(step, &picked, settings, crop as usize, cache.spec_shape());
             let frame_len = (crop * crop * 3) as usize;
             let spec_len = batch.spec.len() / picked.len().max(1);
             batch
@@ -266,8 +266,7 @@ fn load_batch(
             let spec_shape = decoded
                 .first()
                 .map_or((0, 0), |(_, a)| (a.n_bins, a.n_frames));
-            let mut batch = Batch::with_texts(step, &picked, crop as usize, spec_shape);
-            batch.compose = settings.compose;
+            let mut batch = Batch::with_texts(step, &picked, settings, crop as usize, spec_shape);
             let frame_len = (crop * crop * 3) as usize;
             let spec_len = spec_shape.0 * spec_shape.1 * 4;
             for (pos, (sample, (frame, audio))) in picked.iter().zip(decoded).enumerate() {
@@ -320,11 +319,12 @@ fn random_crop<R: Rng>(
 }
 
 impl Batch {
-    /// A batch of `samples` with its text vectors filled in and zeroed frame and spectrogram buffers of the
-    /// right size.
+    /// A batch of `samples` (composed as `settings` says) with its text vectors filled in and zeroed frame and
+    /// spectrogram buffers of the right size.
     fn with_texts(
         step: usize,
         samples: &[&TrainSample],
+        settings: &LoaderSettings,
         image_size: usize,
         spec_shape: (usize, usize),
     ) -> Batch {
@@ -338,7 +338,7 @@ impl Batch {
         let mut batch = Batch {
             step,
             ids: samples.iter().map(|s| s.id.clone()).collect(),
-            compose: 1,
+            compose: settings.compose,
             frames: vec![0; b * image_size * image_size * 3],
             image_size,
             spec: vec![0; b * spec_shape.0 * spec_shape.1 * 4],
