@@ -524,9 +524,25 @@ pub(crate) mod tests {
     }
 
     /// Map sizes, channel counts and batch sizes the batched IOI is checked against the reference on.
-    pub(crate) const SHAPES: [(i64, i64); 4] = [(1, 1), (3, 3), (7, 7), (4, 6)];
-    pub(crate) const CHANNELS: [i64; 2] = [8, 32];
-    pub(crate) const BATCHES: [i64; 3] = [1, 3, 8];
+    const SHAPES: [(i64, i64); 4] = [(1, 1), (3, 3), (7, 7), (4, 6)];
+    const CHANNELS: [i64; 2] = [8, 32];
+    const BATCHES: [i64; 3] = [1, 3, 8];
+
+    /// The 48 seeded `(visual, audio)` cases of every shape, channel count and batch size above, in f64 and f32.
+    pub(crate) fn random_cases() -> Vec<(Tensor, Tensor)> {
+        let mut cases = Vec::new();
+        for (s, &hw) in SHAPES.iter().enumerate() {
+            for &c in &CHANNELS {
+                for &b in &BATCHES {
+                    for (k, kind) in [Kind::Double, Kind::Float].into_iter().enumerate() {
+                        let seed = (s as i64 * 100 + c) * 10 + b + k as i64 * 1000;
+                        cases.push(random_inputs(b, c, hw, kind, seed));
+                    }
+                }
+            }
+        }
+        cases
+    }
 
     /// Random inputs normalised as IOI expects: `visual = normalise(randn + α_i·a_i)` per pixel and
     /// `a = normalise(randn)`, with α_i spread over [0, 3) so that samples range from barely salient (stops
@@ -615,30 +631,22 @@ pub(crate) mod tests {
     fn matches_reference_on_random_inputs() {
         let cfg = IoiConfig::default();
         let (mut stops, mut backgrounds, mut merges, mut cases) = (Vec::new(), 0, 0, 0);
-        for (s, &hw) in SHAPES.iter().enumerate() {
-            for &c in &CHANNELS {
-                for &b in &BATCHES {
-                    for (k, kind) in [Kind::Double, Kind::Float].into_iter().enumerate() {
-                        let seed = (s as i64 * 100 + c) * 10 + b + k as i64 * 1000;
-                        let (visual, audio) = random_inputs(b, c, hw, kind, seed);
-                        let (_, old) = assert_matches_reference(&visual, &audio, &cfg);
-                        stops.extend(stop_iterations(&old));
-                        backgrounds += old
-                            .kinds
-                            .iter()
-                            .flatten()
-                            .filter(|&&k| k == EntryKind::Background)
-                            .count();
-                        merges += old
-                            .groups
-                            .iter()
-                            .flatten()
-                            .filter(|g| g.members.len() > 1)
-                            .count();
-                        cases += 1;
-                    }
-                }
-            }
+        for (visual, audio) in random_cases() {
+            let (_, old) = assert_matches_reference(&visual, &audio, &cfg);
+            stops.extend(stop_iterations(&old));
+            backgrounds += old
+                .kinds
+                .iter()
+                .flatten()
+                .filter(|&&k| k == EntryKind::Background)
+                .count();
+            merges += old
+                .groups
+                .iter()
+                .flatten()
+                .filter(|g| g.members.len() > 1)
+                .count();
+            cases += 1;
         }
         assert_eq!(cases, 48);
         // The random cases exercise every branch: early and late stops, background entries and merges.
