@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    cap_onednn_isa();
     let args = cli::Cli::parse();
     init_tracing(args.verbose);
     match cli::run(args) {
@@ -19,6 +20,20 @@ fn main() -> ExitCode {
             eprintln!("oassl: error: {err:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Variable oneDNN reads once, at its first kernel, to cap the instruction sets it dispatches to.
+const ONEDNN_MAX_CPU_ISA: &str = "ONEDNN_MAX_CPU_ISA";
+
+/// Keeps oneDNN off AMX unless the user chose otherwise. The AMX bf16 convolutions of the bundled libtorch
+/// (oneDNN 3.10) return non-finite values for some shapes, in a few runs out of ten with identical inputs and
+/// weights (an audio trunk's `layer4.0.conv1` on a 17×2 map, for one). AVX-512 BF16 kernels compute the same
+/// bf16 arithmetic without that fault; f32 never uses AMX and CUDA never uses oneDNN, so only bf16 on an AMX
+/// CPU is slower. Set before any thread exists, so nothing reads the environment concurrently.
+fn cap_onednn_isa() {
+    if std::env::var_os(ONEDNN_MAX_CPU_ISA).is_none() {
+        std::env::set_var(ONEDNN_MAX_CPU_ISA, "AVX512_CORE_BF16");
     }
 }
 
