@@ -156,7 +156,7 @@ pub fn run(config: &Path, args: ReportArgs) -> Result<ExitCode> {
             runs.len(),
             run.name
         );
-        results.push(report::run_one(run, &loaded.config.eval, &opts)?);
+        results.push(report::run_one(run, &loaded.eval(), &opts)?);
     }
     let train = &loaded.config.train;
     let first = results.first().and_then(|r| r.seeds.first());

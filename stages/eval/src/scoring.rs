@@ -96,10 +96,7 @@ struct Prepared {
 }
 
 pub(crate) fn tiles_of(ann: &Annotation) -> usize {
-    match ann.layout {
-        FrameLayout::Shared => 1,
-        FrameLayout::OnePerSource => ann.sources.len().max(1),
-    }
+    ann.tiles()
 }
 
 fn tile_of_source(ann: &Annotation, i: usize) -> usize {

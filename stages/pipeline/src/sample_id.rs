@@ -39,7 +39,7 @@ impl SampleId {
         }
         if let Some(c) = s
             .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+')))
         {
             return Err(SampleIdError::BadChar(s.to_string(), c));
         }

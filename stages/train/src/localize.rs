@@ -135,6 +135,7 @@ pub fn localize(
                 &c.audio,
                 c.rate,
                 meta.image_size,
+                1,
                 meta.audio_seconds,
             )
             .with_context(|| format!("clip {}", c.name))

@@ -71,6 +71,16 @@ pub struct Annotation {
     pub silent_same_class: bool,
 }
 
+impl Annotation {
+    /// Frames the sample is made of: 1, or one per source for a pair mosaic ([`FrameLayout::OnePerSource`]).
+    pub fn tiles(&self) -> usize {
+        match self.layout {
+            FrameLayout::Shared => 1,
+            FrameLayout::OnePerSource => self.sources.len().max(1),
+        }
+    }
+}
+
 /// The annotation file formats understood by [`load_annotations`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AnnotationFormat {

@@ -1,8 +1,36 @@
 //! `[eval]`: scoring the trained model on the test splits (`oassl eval`).
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use super::{ensure, ensure_device, InvalidValue};
+
+/// Annotation formats a split's ground truth may be read in (`oassl_eval::AnnotationFormat`).
+pub const GROUND_TRUTH_FORMATS: [&str; 5] = [
+    "avs-synth",
+    "vggss",
+    "vggsound-pairs",
+    "music",
+    "flickr-xml",
+];
+
+/// A split's ground truth in a benchmark's own annotation file, instead of `dataset/ground_truth/<split>.json`:
+/// `[eval.ground_truth.<split>]`. Only the annotated samples that are clips of the split in the manifest are scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroundTruthFile {
+    /// One of [`GROUND_TRUTH_FORMATS`]: `vggss` (`vggss.json`), `vggsound-pairs` (`vggsound_{single,duet}_test.csv`,
+    /// boxes from `boxes`), `music` (AVGN's `music_{solo,duet}.json`), `flickr-xml` (a folder of `<id>.xml`),
+    /// `avs-synth` (this project's form).
+    pub format: String,
+    /// The annotation file (folder for `flickr-xml`), relative to the config file's folder unless absolute.
+    pub path: PathBuf,
+    /// `vggss.json` holding the boxes of a `vggsound-pairs` list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boxes: Option<PathBuf>,
+}
 
 /// Which splits are scored, under which protocol, and what the report shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -11,6 +39,9 @@ pub struct EvalConfig {
     /// Manifest splits to score, each with `dataset/ground_truth/<split>.json` (AVS-Synth: `test_single`,
     /// `test_duet`). Samples with one source are scored on `S_a`, samples with several on the IOI maps.
     pub splits: Vec<String>,
+    /// Splits whose ground truth is a benchmark's annotation file rather than `dataset/ground_truth/<split>.json`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub ground_truth: BTreeMap<String, GroundTruthFile>,
     /// Evaluation protocol of `oassl_eval` (`oassl`, `noprior`, `lvs`, `ezvsl`, `slavc`, `tvsl`); `oassl` is
     /// NoPrior's protocol with one GT map per source.
     pub protocol: String,
@@ -38,6 +69,7 @@ impl Default for EvalConfig {
     fn default() -> Self {
         Self {
             splits: vec!["test_single".into(), "test_duet".into()],
+            ground_truth: BTreeMap::new(),
             protocol: "oassl".into(),
             multi_source: "both".into(),
             batch_size: 32,
@@ -71,6 +103,31 @@ impl EvalConfig {
                 )
             },
         )?;
+        for (split, gt) in &self.ground_truth {
+            ensure(self.splits.contains(split), S, "ground_truth", || {
+                format!("{split:?} is not one of the splits {:?}", self.splits)
+            })?;
+            ensure(
+                GROUND_TRUTH_FORMATS.contains(&gt.format.as_str()),
+                S,
+                "ground_truth",
+                || {
+                    format!(
+                        "{split}: format {:?} is not one of {}",
+                        gt.format,
+                        GROUND_TRUTH_FORMATS.join(", ")
+                    )
+                },
+            )?;
+            ensure(
+                (gt.format == "vggsound-pairs") == gt.boxes.is_some(),
+                S,
+                "ground_truth",
+                || {
+                    format!("{split}: `boxes` (the vggss.json of the pairs' boxes) goes with format vggsound-pairs and only with it")
+                },
+            )?;
+        }
         ensure(
             matches!(
                 self.multi_source.as_str(),

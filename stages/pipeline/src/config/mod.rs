@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use captions::{preset, CaptionsConfig, ModelPreset, PRESETS};
 pub use embed::EmbedConfig;
-pub use eval::EvalConfig;
+pub use eval::{EvalConfig, GroundTruthFile, GROUND_TRUTH_FORMATS};
 pub use pretrain::PretrainConfig;
 pub use report::ReportConfig;
 pub use stub::StubConfig;
@@ -149,6 +149,16 @@ impl LoadedConfig {
         base.join(path)
     }
 
+    /// `[eval]` with the annotation files of `[eval.ground_truth]` resolved against the config file's folder.
+    pub fn eval(&self) -> EvalConfig {
+        let mut eval = self.config.eval.clone();
+        for gt in eval.ground_truth.values_mut() {
+            gt.path = self.resolve(&gt.path);
+            gt.boxes = gt.boxes.as_deref().map(|b| self.resolve(b));
+        }
+        eval
+    }
+
     /// The data folder, resolved against the config file's folder.
     pub fn data_root(&self) -> PathBuf {
         if self.config.data.root.is_absolute() {
@@ -259,6 +269,43 @@ mod tests {
             msg.contains("p.toml") && msg.contains("[synth] width"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn ground_truth_files_name_a_split_a_known_format_and_boxes_for_pairs() {
+        let parse = |body: &str| PipelineConfig::parse(body, Path::new("p.toml"));
+        let ok = parse(
+            "[eval]\nsplits = [\"test_duet\"]\n[eval.ground_truth.test_duet]\n\
+             format = \"vggsound-pairs\"\npath = \"lists/duet.csv\"\nboxes = \"/d/vggss.json\"\n",
+        )
+        .unwrap();
+        let gt = &ok.eval.ground_truth["test_duet"];
+        assert_eq!(gt.path, PathBuf::from("lists/duet.csv"));
+        assert_eq!(gt.boxes.as_deref(), Some(Path::new("/d/vggss.json")));
+        for (body, needle) in [
+            (
+                "[eval]\nsplits = [\"test\"]\n[eval.ground_truth.tset]\nformat = \"vggss\"\npath = \"v.json\"\n",
+                "\"tset\" is not one of the splits",
+            ),
+            (
+                "[eval]\nsplits = [\"test\"]\n[eval.ground_truth.test]\nformat = \"coco\"\npath = \"v.json\"\n",
+                "test: format \"coco\"",
+            ),
+            (
+                "[eval]\nsplits = [\"test\"]\n[eval.ground_truth.test]\nformat = \"vggsound-pairs\"\npath = \"d.csv\"\n",
+                "`boxes`",
+            ),
+            (
+                "[eval]\nsplits = [\"test\"]\n[eval.ground_truth.test]\nformat = \"vggss\"\npath = \"v.json\"\nboxes = \"b.json\"\n",
+                "`boxes`",
+            ),
+        ] {
+            let msg = format!("{:#}", parse(body).unwrap_err());
+            assert!(
+                msg.contains("[eval] ground_truth") && msg.contains(needle),
+                "{msg}"
+            );
+        }
     }
 
     #[test]

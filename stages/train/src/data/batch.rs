@@ -429,47 +429,54 @@ impl Iterator for BatchLoader {
 /// One evaluation sample's inputs.
 #[derive(Debug, Clone)]
 pub struct EvalItem {
-    /// `[3, S, S]` normalised frame.
+    /// `[3, tiles·S, S]` normalised frame.
     pub frame: Vec<f32>,
+    /// Frames stacked vertically in `frame` (1, or a pair's frames).
+    pub tiles: u32,
     /// The centre-window spectrogram.
     pub spec: Vec<f32>,
     /// F and T.
     pub spec_shape: (usize, usize),
 }
 
-/// Loads a test sample: frame resized to `size × size`, the centre `seconds` of audio.
+/// Loads a test sample: each of its `tiles` frames resized to `size × size`, the centre `seconds` of audio.
 pub fn load_eval_item(
     id: &str,
     frame: &std::path::Path,
     audio: &std::path::Path,
     size: u32,
+    tiles: usize,
     seconds: f64,
 ) -> Result<EvalItem> {
     let img = read_frame(frame).with_context(|| format!("sample {id}"))?;
     let (samples, rate) = read_wav(audio).with_context(|| format!("sample {id}"))?;
-    media_eval_item(&img, &samples, rate, size, seconds).with_context(|| format!("sample {id}"))
+    media_eval_item(&img, &samples, rate, size, tiles, seconds)
+        .with_context(|| format!("sample {id}"))
 }
 
-/// A decoded frame and mono audio at `rate` Hz as a test sample: frame resized to `size × size`, the centre
-/// `seconds` of audio.
+/// A decoded frame and mono audio at `rate` Hz as a test sample: each of its `tiles` vertically stacked frames
+/// resized to `size × size`, the centre `seconds` of audio.
 pub fn media_eval_item(
     img: &image::RgbImage,
     samples: &[f32],
     rate: u32,
     size: u32,
+    tiles: usize,
     seconds: f64,
 ) -> Result<EvalItem> {
+    let tiles = u32::try_from(tiles.max(1)).context("frames per sample")?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let frame = frame_tensor_data(img, FrameTransform::Test { size }, &mut rng);
+    let frame = frame_tensor_data(img, FrameTransform::Test { size, tiles }, &mut rng);
     let a = samples_input(samples, rate, seconds, AudioWindow::Centre)?;
     Ok(EvalItem {
         frame,
+        tiles,
         spec_shape: (a.n_bins, a.n_frames),
         spec: a.data,
     })
 }
 
-/// Stacks evaluation items into `[B, 3, S, S]` and `[B, 1, F, T]` tensors on `device`.
+/// Stacks evaluation items into `[B, 3, tiles·S, S]` and `[B, 1, F, T]` tensors on `device`.
 pub fn eval_tensors(items: &[EvalItem], size: u32, device: Device) -> Result<(Tensor, Tensor)> {
     let b = items.len() as i64;
     let s = size as i64;
@@ -477,10 +484,14 @@ pub fn eval_tensors(items: &[EvalItem], size: u32, device: Device) -> Result<(Te
     if items.iter().any(|i| i.spec_shape != (f, t)) {
         bail!("test WAVs give spectrograms of different shapes (all WAVs need one sample rate)");
     }
+    let tiles = items.first().map_or(1, |i| i.tiles);
+    if items.iter().any(|i| i.tiles != tiles) {
+        bail!("test samples of one batch have different numbers of frames");
+    }
     let frames: Vec<f32> = items.iter().flat_map(|i| i.frame.iter().copied()).collect();
     let spec: Vec<f32> = items.iter().flat_map(|i| i.spec.iter().copied()).collect();
     let frames = Tensor::f_from_slice(&frames)?
-        .f_view([b, 3, s, s])?
+        .f_view([b, 3, i64::from(tiles) * s, s])?
         .f_to_device(device)?;
     let spec = Tensor::f_from_slice(&spec)?
         .f_view([b, 1, f as i64, t as i64])?

@@ -22,6 +22,7 @@
 //! readable by `oassl score-maps`).
 
 pub mod gallery;
+pub mod split_truth;
 pub mod table;
 pub mod trained_model;
 
@@ -36,9 +37,9 @@ use tch::{Kind, Tensor};
 
 use oassl_eval::report::aggregate;
 use oassl_eval::{
-    center_prior_map, load_annotations, random_map, score_annotations, Aggregates, Annotation,
-    AnnotationFormat, Assignment, Map, MissingMaps, MultiSourceScoring, MultiSourceSelection,
-    Protocol, SampleScore, ScoreOptions, ScoreReport,
+    center_prior_map, random_map, score_annotations, Aggregates, Annotation, Assignment, Map,
+    MissingMaps, MultiSourceScoring, MultiSourceSelection, Protocol, SampleScore, ScoreOptions,
+    ScoreReport,
 };
 use oassl_pipeline::config::EvalConfig;
 use oassl_pipeline::{Layout, SampleId};
@@ -48,6 +49,7 @@ use crate::data::frames::read_frame;
 use crate::stage::settings;
 use crate::stage::{ModelMeta, TrainFiles};
 use gallery::{GalleryRow, RowKind};
+use split_truth::SplitTruth;
 pub use trained_model::TrainedModel;
 
 /// Side of the reference maps (the evaluators' 224 grid).
@@ -232,6 +234,16 @@ fn sample_maps(
     }
 }
 
+/// `tiles` copies of `map` stacked vertically: a reference map of a pair mosaic has one per frame (a centre prior
+/// of each frame, not one centred on the seam between them).
+fn stacked(map: &Map, tiles: usize) -> Map {
+    Map {
+        height: map.height * tiles,
+        width: map.width,
+        data: map.data.repeat(tiles),
+    }
+}
+
 fn reference_maps(ann: &Annotation, map: &Map, p: &Protocol) -> Vec<Map> {
     match p.assignment {
         Assignment::Conditioned => vec![map.clone(); ann.sources.len().max(1)],
@@ -247,28 +259,14 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
     let device = settings::device(&cfg.device, "eval")?;
     let trained = TrainedModel::load(&TrainFiles::new(layout), device)?;
     let (model, meta, ioi) = (&trained.model, &trained.meta, &trained.ioi);
-    let format = AnnotationFormat::AvsSynth;
     let mut splits = Vec::new();
     let mut gallery_rows = Vec::new();
     let mut all_maps: Vec<(String, Tensor)> = Vec::new();
     let mut infer_seconds = 0.0;
     let mut images = 0usize;
     for split in &cfg.splits {
-        let gt = layout.ground_truth(split);
-        if !gt.exists() {
-            bail!(
-                "ground truth {} not found: run `make data` first",
-                gt.display()
-            );
-        }
-        let anns = load_annotations(&gt, &format)
-            .with_context(|| format!("loading ground truth {}", gt.display()))?;
-        if anns.is_empty() {
-            bail!(
-                "[eval] splits: {split} has no samples in {}; remove it from the list or regenerate the data",
-                gt.display()
-            );
-        }
+        let truth = split_truth::load(cfg, layout, split, &protocol)?;
+        let (anns, gt) = (&truth.annotations, &truth.file);
         let ids: Vec<SampleId> = anns
             .iter()
             .map(|a| {
@@ -284,6 +282,7 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
                     &layout.frame(id),
                     &layout.audio(id),
                     meta.image_size,
+                    truth.tiles,
                     meta.audio_seconds,
                 )
             })
@@ -321,8 +320,8 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
                 maps.insert(ann.id.clone(), m);
             }
         }
-        let scored = score_split(split, &anns, &maps, &protocol, cfg)?;
-        gallery_rows.extend(pick_gallery(cfg, layout, &scored.model, &anns, &maps)?);
+        let scored = score_split(split, &truth, &maps, &protocol, cfg)?;
+        gallery_rows.extend(pick_gallery(cfg, layout, &scored.model, anns, &maps)?);
         splits.push(scored);
     }
     let report = EvalReport {
@@ -364,12 +363,12 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
 /// clips with and without a silent same-class object, on each of the two slices.
 fn score_split(
     split: &str,
-    anns: &[Annotation],
+    truth: &SplitTruth,
     maps: &BTreeMap<String, Vec<Map>>,
     protocol: &Protocol,
     cfg: &EvalConfig,
 ) -> Result<SplitReport> {
-    let format = AnnotationFormat::AvsSynth;
+    let (anns, format) = (truth.annotations.as_slice(), &truth.format);
     let Some(multi_source) = MultiSourceSelection::parse(&cfg.multi_source) else {
         bail!(
             "[eval] multi_source {:?} is not one of source-wise, frame-wise, both",
@@ -381,7 +380,7 @@ fn score_split(
         multi_source,
     };
     let score = |maps: &BTreeMap<String, Vec<Map>>| {
-        score_annotations(maps, anns, &format, protocol, opts)
+        score_annotations(maps, anns, format, protocol, opts)
             .with_context(|| format!("scoring split {split}"))
     };
     let model = score(maps)?;
@@ -392,7 +391,7 @@ fn score_split(
         .map(|(i, a)| {
             let m = random_map(
                 cfg.random_seed.wrapping_add(i as u64),
-                REFERENCE_SIDE,
+                REFERENCE_SIDE * truth.tiles,
                 REFERENCE_SIDE,
             );
             (a.id.clone(), reference_maps(a, &m, protocol))
@@ -400,7 +399,10 @@ fn score_split(
         .collect();
     let random = score(&random_refs)?;
     let side = REFERENCE_SIDE as f64;
-    let prior = center_prior_map(REFERENCE_SIDE, REFERENCE_SIDE, cfg.prior_sigma * side);
+    let prior = stacked(
+        &center_prior_map(REFERENCE_SIDE, REFERENCE_SIDE, cfg.prior_sigma * side),
+        truth.tiles,
+    );
     let centre_refs: BTreeMap<String, Vec<Map>> = anns
         .iter()
         .map(|a| (a.id.clone(), reference_maps(a, &prior, protocol)))
@@ -496,6 +498,24 @@ pub(crate) fn write_maps(path: &Path, maps: &[(String, Tensor)]) -> Result<()> {
     })
 }
 
+/// Each source's boxes in the coordinates of the whole frame the model saw: source `i` of a pair is in the
+/// `i`-th frame of the vertical mosaic, its boxes normalised to that frame.
+fn mosaic_boxes(ann: &Annotation) -> Vec<Vec<[f64; 4]>> {
+    let tiles = ann.tiles();
+    ann.sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let tile = if tiles > 1 { i as f64 } else { 0.0 };
+            let n = tiles as f64;
+            s.boxes
+                .iter()
+                .map(|&[x1, y1, x2, y2]| [x1, (tile + y1) / n, x2, (tile + y2) / n])
+                .collect()
+        })
+        .collect()
+}
+
 /// The best and worst samples of a split by mean entry cIoU.
 fn pick_gallery(
     cfg: &EvalConfig,
@@ -536,7 +556,7 @@ fn pick_gallery(
             rows.push(GalleryRow {
                 frame: read_frame(&layout.frame(&id))?,
                 maps: maps.get(&ann.id).cloned().unwrap_or_default(),
-                boxes: ann.sources.iter().map(|s| s.boxes.clone()).collect(),
+                boxes: mosaic_boxes(ann),
                 kind,
             });
         }
@@ -551,6 +571,16 @@ mod tests {
     use oassl_eval::{BoxConvention, FrameLayout};
 
     const SIDE: usize = REFERENCE_SIDE;
+
+    /// Annotations of one-frame samples as an AVS-Synth split.
+    fn truth(anns: &[Annotation]) -> SplitTruth {
+        SplitTruth {
+            annotations: anns.to_vec(),
+            format: oassl_eval::AnnotationFormat::AvsSynth,
+            file: PathBuf::from("gt.json"),
+            tiles: 1,
+        }
+    }
 
     /// A single-source clip whose sounding object fills the top-left quarter of the frame side.
     fn clip(id: &str, silent_same_class: bool) -> Annotation {
@@ -597,7 +627,14 @@ mod tests {
             })
             .collect();
         let protocol = Protocol::by_name("oassl").expect("oassl protocol");
-        score_split(split, &anns, &maps, &protocol, &EvalConfig::default()).expect("scoring")
+        score_split(
+            split,
+            &truth(&anns),
+            &maps,
+            &protocol,
+            &EvalConfig::default(),
+        )
+        .expect("scoring")
     }
 
     #[test]
@@ -653,7 +690,8 @@ mod tests {
             .collect();
         let protocol = Protocol::oassl();
         let cfg = EvalConfig::default();
-        let report = score_split("test_duet", &anns, &maps, &protocol, &cfg).expect("scoring");
+        let report =
+            score_split("test_duet", &truth(&anns), &maps, &protocol, &cfg).expect("scoring");
         assert_eq!(report.model.scoring, Some(MultiSourceScoring::SourceWise));
         assert_eq!(report.model.aggregates.entries, 6);
         assert!((report.model.aggregates.mean_ciou - 0.25).abs() < 1e-12);
@@ -694,7 +732,8 @@ mod tests {
             multi_source: "source-wise".into(),
             ..EvalConfig::default()
         };
-        let alone = score_split("test_duet", &anns, &maps, &protocol, &cfg).expect("scoring");
+        let alone =
+            score_split("test_duet", &truth(&anns), &maps, &protocol, &cfg).expect("scoring");
         assert!(alone.frame_wise.is_none() && alone.slices.iter().all(|s| s.frame_wise.is_none()));
         assert_eq!(alone.model.aggregates, report.model.aggregates);
         let md = table::rows(&[alone]);

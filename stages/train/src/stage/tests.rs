@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use oassl_pipeline::config::{EvalConfig, SynthConfig, TrainConfig};
-use oassl_pipeline::manifest::Manifest;
+use oassl_pipeline::manifest::{Manifest, ManifestRow};
 use oassl_pipeline::tables::{write_sample_texts, SampleText};
 use oassl_pipeline::Layout;
 use rand::{Rng, SeedableRng};
@@ -494,6 +494,124 @@ fn composed_pairs_train_and_multi_source_clips_are_refused() {
     );
     assert!(
         err.contains("compose = 2") && err.contains("train-duet"),
+        "{err}"
+    );
+}
+
+/// A VGGSound-Duet-style pair split made of two AVS-Synth test clips, as stage one writes it (the frames stacked
+/// vertically, the waveforms summed), scored from a pair list and a `vggss.json` of boxes named in
+/// `[eval.ground_truth]`: each source is scored on its own frame of the mosaic, the maps cover both frames, and a
+/// protocol that lays pairs side by side is refused.
+#[test]
+fn pair_mosaics_are_scored_from_a_pair_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = tiny_data(dir.path(), 4, 0);
+    let cfg = TrainConfig {
+        splits: vec!["train_single".into()],
+        epochs: 1,
+        ..tiny_train()
+    };
+    run(&cfg, &layout, &TrainOptions::default()).unwrap();
+    let mut manifest = Manifest::read(&layout.manifest()).unwrap();
+    let tests: Vec<_> = manifest
+        .rows
+        .iter()
+        .filter(|r| r.split == "test_single")
+        .cloned()
+        .collect();
+    let (a, b) = (&tests[0], &tests[1]);
+    let pair = oassl_pipeline::SampleId::parse(&format!("{}+{}", a.id, b.id)).unwrap();
+    let top = image::open(layout.frame(&a.id)).unwrap().to_rgb8();
+    let bottom = image::open(layout.frame(&b.id)).unwrap().to_rgb8();
+    let mut mosaic = image::RgbImage::new(top.width(), 2 * top.height());
+    image::imageops::replace(&mut mosaic, &top, 0, 0);
+    image::imageops::replace(&mut mosaic, &bottom, 0, i64::from(top.height()));
+    mosaic.save(layout.frame(&pair)).unwrap();
+    let (wa, rate) = crate::data::audio_clip::read_wav(&layout.audio(&a.id)).unwrap();
+    let (wb, _) = crate::data::audio_clip::read_wav(&layout.audio(&b.id)).unwrap();
+    let mix: Vec<f32> = wa.iter().zip(&wb).map(|(x, y)| x + y).collect();
+    oassl_synth::audio::write_wav(&layout.audio(&pair), &mix, rate).unwrap();
+    let mut row = a.clone();
+    row.id = pair.clone();
+    row.labels = vec![a.labels[0].clone(), b.labels[0].clone()];
+    row.split = "test_pairs".into();
+    manifest.rows.push(row);
+    manifest.write(&layout.manifest()).unwrap();
+
+    // The pair list and the boxes in the benchmarks' own files; the boxes come from the clips' ground truth.
+    let truth: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(layout.ground_truth("test_single")).unwrap())
+            .unwrap();
+    let boxes: Vec<serde_json::Value> = truth
+        .iter()
+        .map(|e| serde_json::json!({"file": e["file"], "class": e["class"], "bbox": e["bbox"]}))
+        .collect();
+    let boxes_path = dir.path().join("vggss.json");
+    std::fs::write(&boxes_path, serde_json::to_string(&boxes).unwrap()).unwrap();
+    let list = dir.path().join("duet.csv");
+    // The second pair is not in the manifest (its videos were not found, say): it is left out, not an error.
+    let line = |x: &ManifestRow, y: &ManifestRow| {
+        format!("{},{},{},{}\n", x.id, x.labels[0], y.id, y.labels[0]).replace(' ', "_")
+    };
+    let text = format!(
+        "file,class,mix_file,mix_class\n{}{}",
+        line(a, b),
+        line(b, a)
+    );
+    std::fs::write(&list, text).unwrap();
+    let ground_truth = oassl_pipeline::config::GroundTruthFile {
+        format: "vggsound-pairs".into(),
+        path: list,
+        boxes: Some(boxes_path),
+    };
+    let mut eval = EvalConfig {
+        splits: vec!["test_pairs".into()],
+        ground_truth: [("test_pairs".to_string(), ground_truth)].into(),
+        device: "cpu".into(),
+        gallery_tile: 64,
+        ..EvalConfig::default()
+    };
+    let s = crate::evaluation::run(&eval, &layout).unwrap();
+    let split = &s.report.splits[0];
+    assert_eq!((split.split.as_str(), split.max_sources), ("test_pairs", 2));
+    assert_eq!(split.model.samples.len(), 1);
+    assert_eq!(split.model.samples[0].id, pair.as_str());
+    // Source-wise: one slot per source of the pair (the prior's one map takes one, the other counts as missed).
+    assert_eq!(
+        (split.centre_prior.samples, split.centre_prior.entries),
+        (1, 2)
+    );
+    // The model sees the pair as one input of two frames, and its map covers both.
+    let trained =
+        crate::evaluation::TrainedModel::load(&super::TrainFiles::new(&layout), tch::Device::Cpu)
+            .unwrap();
+    let side = trained.meta.image_size;
+    let item = crate::data::batch::load_eval_item(
+        pair.as_str(),
+        &layout.frame(&pair),
+        &layout.audio(&pair),
+        side,
+        2,
+        trained.meta.audio_seconds,
+    )
+    .unwrap();
+    let (frames, spec) = crate::data::batch::eval_tensors(&[item], side, tch::Device::Cpu).unwrap();
+    assert_eq!(frames.size(), [1, 3, 2 * i64::from(side), i64::from(side)]);
+    let out = trained
+        .model
+        .infer_maps(&frames, &spec, &trained.ioi)
+        .unwrap();
+    let map = out[0].single.size();
+    assert_eq!(
+        map[0],
+        2 * map[1],
+        "the map of a pair covers both frames: {map:?}"
+    );
+
+    eval.protocol = "tvsl".into();
+    let err = format!("{:#}", crate::evaluation::run(&eval, &layout).unwrap_err());
+    assert!(
+        err.contains("side by side") && err.contains("test_pairs"),
         "{err}"
     );
 }
