@@ -272,6 +272,26 @@ mod tests {
     }
 
     #[test]
+    fn benchmark_configs_load_and_validate() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benchmarks");
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 4, "{names:?}");
+        for path in names {
+            let loaded = PipelineConfig::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+            // Every scored split reads its benchmark's annotation file, next to the config.
+            for split in &loaded.config.eval.splits {
+                let gt = &loaded.eval().ground_truth[split];
+                assert!(gt.path.starts_with(&dir), "{}: {}", path.display(), gt.path.display());
+            }
+        }
+    }
+
+    #[test]
     fn ground_truth_files_name_a_split_a_known_format_and_boxes_for_pairs() {
         let parse = |body: &str| PipelineConfig::parse(body, Path::new("p.toml"));
         let ok = parse(
