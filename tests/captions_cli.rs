@@ -333,7 +333,7 @@ fn deleted_frame_or_replaced_video_redoes_only_that_clip() {
         .skip(2)
         .find(|r| r.labels != victim.labels)
         .expect("a clip with other labels");
-    let video_of = |r: &oassl_pipeline::manifest::ManifestRow| manifest.video_path(r).unwrap();
+    let video_of = |r: &oassl_pipeline::manifest::ManifestRow| manifest.video_paths(r)[0].clone();
     std::fs::copy(video_of(donor), video_of(victim)).unwrap();
     let out = ws.oassl(&["captions"]);
     assert_ok(&out);
@@ -511,7 +511,7 @@ fn bad_inputs_fail_their_rows_and_the_exit_code() {
     ] {
         let mut row = template.clone();
         row.id = oassl_pipeline::SampleId::parse(id).unwrap();
-        row.video = Some(video.into());
+        row.videos = vec![video.into()];
         manifest.rows.push(row);
     }
     manifest.write(&dataset.join("manifest.csv")).unwrap();

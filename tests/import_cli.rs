@@ -47,7 +47,7 @@ fn music_list_becomes_a_manifest_that_refuses_silent_overwrites() {
     let row = &manifest.rows[0];
     assert_eq!(row.labels, vec!["cello", "acoustic guitar"]);
     assert_eq!(row.split, "train");
-    assert!(manifest.video_path(row).unwrap().is_file());
+    assert!(manifest.video_paths(row)[0].is_file());
 
     let again = ws.oassl(&skip);
     assert_eq!(again.status.code(), Some(2));
@@ -93,7 +93,7 @@ fn a_folder_of_videos_becomes_a_manifest_labelled_by_folder_or_csv() {
     assert!(manifest
         .rows
         .iter()
-        .all(|r| r.split == "train" && manifest.video_path(r).unwrap().is_file()));
+        .all(|r| r.split == "train" && manifest.video_paths(r)[0].is_file()));
 
     // A video outside any class folder, and a second video with a taken stem, are refused by name.
     std::fs::write(videos.join("loose.mp4"), b"").unwrap();
