@@ -150,3 +150,54 @@ fn a_folder_of_videos_becomes_a_manifest_labelled_by_folder_or_csv() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("takes no --list"));
 }
+
+#[test]
+fn a_vggsound_duet_list_becomes_pair_rows_of_two_videos() {
+    let root = std::env::var("OASSL_DATASETS").unwrap_or_else(|_| "/work/shared/datasets".into());
+    let list = Path::new(&root).join("vggsound-duet/vggsound_duet_test.csv");
+    let boxes = Path::new(&root).join("vggss/vggss.json");
+    let ws = Workspace::with_config("");
+    let videos = ws.path().join("vggsound");
+    for rel in ["a/zpWuikVorYg_000032.mp4", "b/Rtg1SUrxOPY_000130.mkv"] {
+        let path = videos.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"").unwrap();
+    }
+    let args = [
+        "import",
+        "--format",
+        "vggsound-duet",
+        "--list",
+        list.to_str().unwrap(),
+        "--annotations",
+        boxes.to_str().unwrap(),
+        "--videos",
+        videos.to_str().unwrap(),
+        "--split",
+        "test",
+        "--skip-missing",
+    ];
+    let out = ws.oassl(&args);
+    assert_ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("5157 pairs without both videos left out"),
+        "{text}"
+    );
+    let manifest = Manifest::read(&ws.data().join("dataset/manifest.csv")).unwrap();
+    assert_eq!(manifest.rows.len(), 1);
+    let row = &manifest.rows[0];
+    assert_eq!(row.id.as_str(), "zpWuikVorYg_000032+Rtg1SUrxOPY_000130");
+    assert_eq!(row.labels, vec!["elk bugling", "people coughing"]);
+    let paths = manifest.video_paths(row);
+    assert_eq!(paths.len(), 2);
+    assert!(paths[0].ends_with("a/zpWuikVorYg_000032.mp4"), "{paths:?}");
+    assert!(paths[1].ends_with("b/Rtg1SUrxOPY_000130.mkv"), "{paths:?}");
+
+    // Labels come from the list: a labels file is refused.
+    let mut with_labels = args.to_vec();
+    with_labels.extend(["--labels", "vggsound.csv", "--force"]);
+    let out = ws.oassl(&with_labels);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("takes no --labels"));
+}
