@@ -2,7 +2,7 @@
 //! folder of videos and one of the list files published with the benchmarks, or from a plain folder of videos
 //! without a list.
 //!
-//! List files, one clip per line (blank lines and `#` comments skipped):
+//! List files, one sample per line (blank lines and `#` comments skipped):
 //!
 //! | format | line | labels from |
 //! | --- | --- | --- |

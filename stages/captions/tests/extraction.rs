@@ -404,7 +404,15 @@ fn a_pair_is_the_vertical_mosaic_of_its_clips_frames_and_the_sum_of_their_audio(
     assert!(energy(&wa) > 0 && energy(&wb) > 0);
 
     // Cached as one sample; replacing the second video makes the pair stale, naming the video.
-    let again = extract_all(&[pair.clone()], &layout, &params(), 1, false, &hidden).unwrap();
+    let again = extract_all(
+        std::slice::from_ref(&pair),
+        &layout,
+        &params(),
+        1,
+        false,
+        &hidden,
+    )
+    .unwrap();
     assert_eq!(again, vec![ExtractOutcome::Ready { cached: true }]);
     make_other_clip(&b, 6.0);
     let reason = stale_reason(&pair, &layout, &params()).unwrap();
