@@ -105,7 +105,7 @@ fn main() -> Result<()> {
     let started = Instant::now();
     pool.install(|| {
         jobs.par_iter().try_for_each(|j| {
-            let video = j.video.as_ref().context("no video")?;
+            let video = j.videos.first().context("no video")?;
             cli_extract(video, &cli_dir.join(j.id.as_str()), &params)
         })
     })?;

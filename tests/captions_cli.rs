@@ -333,7 +333,7 @@ fn deleted_frame_or_replaced_video_redoes_only_that_clip() {
         .skip(2)
         .find(|r| r.labels != victim.labels)
         .expect("a clip with other labels");
-    let video_of = |r: &oassl_pipeline::manifest::ManifestRow| manifest.video_path(r).unwrap();
+    let video_of = |r: &oassl_pipeline::manifest::ManifestRow| manifest.video_paths(r)[0].clone();
     std::fs::copy(video_of(donor), video_of(victim)).unwrap();
     let out = ws.oassl(&["captions"]);
     assert_ok(&out);
@@ -511,7 +511,7 @@ fn bad_inputs_fail_their_rows_and_the_exit_code() {
     ] {
         let mut row = template.clone();
         row.id = oassl_pipeline::SampleId::parse(id).unwrap();
-        row.video = Some(video.into());
+        row.videos = vec![video.into()];
         manifest.rows.push(row);
     }
     manifest.write(&dataset.join("manifest.csv")).unwrap();
@@ -624,4 +624,47 @@ fn an_unreachable_endpoint_is_named_and_nothing_is_lost() {
     std::fs::write(ws.config(), config).unwrap();
     assert_ok(&ws.oassl(&["captions"]));
     assert_all_ok(&ws, 10);
+}
+
+#[test]
+fn a_pair_row_is_one_sample_one_request_and_one_caption_row() {
+    let stub = oassl_stub::spawn(&StubConfig::default(), None).unwrap();
+    let ws = synth_workspace(&endpoint_lines(&stub));
+    let path = ws.data().join("dataset/manifest.csv");
+    let mut manifest = Manifest::read(&path).unwrap();
+    let singles: Vec<_> = manifest
+        .rows
+        .iter()
+        .filter(|r| r.labels.len() == 1)
+        .cloned()
+        .collect();
+    let (a, b) = (&singles[0], &singles[1]);
+    let mut pair = a.clone();
+    pair.id = oassl_pipeline::SampleId::parse(&format!("{}+{}", a.id, b.id)).unwrap();
+    pair.videos = vec![a.videos[0].clone(), b.videos[0].clone()];
+    pair.labels = vec![a.labels[0].clone(), b.labels[0].clone()];
+    manifest.rows = vec![a.clone(), pair.clone()];
+    manifest.write(&path).unwrap();
+    let out = ws.oassl(&["captions"]);
+    assert_ok(&out);
+    assert_eq!(stub.stats().chat_requests, 2);
+    let rows = captions_table(&ws);
+    let ids: Vec<_> = rows.iter().map(|r| r.sample_id.as_str()).collect();
+    assert_eq!(ids, [a.id.as_str(), pair.id.as_str()]);
+    let row = &rows[1];
+    assert_eq!(row.status, "ok", "{row:?}");
+    assert_eq!(row.labels, pair.labels);
+    assert_eq!(row.foreground.len(), 2, "{row:?}");
+    let frame = |id: &oassl_pipeline::SampleId| {
+        image::open(ws.data().join(format!("extract/frames/{id}.jpg"))).unwrap()
+    };
+    let mosaic = frame(&pair.id);
+    assert_eq!((mosaic.width(), mosaic.height()), (224, 448));
+    // The caption was asked with the mosaic itself: the recorded image hash is the pair frame's.
+    let bytes = std::fs::read(ws.data().join(format!("extract/frames/{}.jpg", pair.id))).unwrap();
+    let records = read_table(&ws.data().join("captions/captions.parquet")).unwrap();
+    assert_eq!(
+        records[1].image_hash,
+        oassl_pipeline::fingerprint::hash_bytes(&bytes)
+    );
 }

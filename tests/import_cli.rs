@@ -47,7 +47,7 @@ fn music_list_becomes_a_manifest_that_refuses_silent_overwrites() {
     let row = &manifest.rows[0];
     assert_eq!(row.labels, vec!["cello", "acoustic guitar"]);
     assert_eq!(row.split, "train");
-    assert!(manifest.video_path(row).unwrap().is_file());
+    assert!(manifest.video_paths(row)[0].is_file());
 
     let again = ws.oassl(&skip);
     assert_eq!(again.status.code(), Some(2));
@@ -93,7 +93,7 @@ fn a_folder_of_videos_becomes_a_manifest_labelled_by_folder_or_csv() {
     assert!(manifest
         .rows
         .iter()
-        .all(|r| r.split == "train" && manifest.video_path(r).unwrap().is_file()));
+        .all(|r| r.split == "train" && manifest.video_paths(r)[0].is_file()));
 
     // A video outside any class folder, and a second video with a taken stem, are refused by name.
     std::fs::write(videos.join("loose.mp4"), b"").unwrap();
@@ -149,4 +149,55 @@ fn a_folder_of_videos_becomes_a_manifest_labelled_by_folder_or_csv() {
     let out = ws.oassl(&listed);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("takes no --list"));
+}
+
+#[test]
+fn a_vggsound_duet_list_becomes_pair_rows_of_two_videos() {
+    let root = std::env::var("OASSL_DATASETS").unwrap_or_else(|_| "/work/shared/datasets".into());
+    let list = Path::new(&root).join("vggsound-duet/vggsound_duet_test.csv");
+    let boxes = Path::new(&root).join("vggss/vggss.json");
+    let ws = Workspace::with_config("");
+    let videos = ws.path().join("vggsound");
+    for rel in ["a/zpWuikVorYg_000032.mp4", "b/Rtg1SUrxOPY_000130.mkv"] {
+        let path = videos.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"").unwrap();
+    }
+    let args = [
+        "import",
+        "--format",
+        "vggsound-duet",
+        "--list",
+        list.to_str().unwrap(),
+        "--annotations",
+        boxes.to_str().unwrap(),
+        "--videos",
+        videos.to_str().unwrap(),
+        "--split",
+        "test",
+        "--skip-missing",
+    ];
+    let out = ws.oassl(&args);
+    assert_ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("5157 pairs without both videos left out"),
+        "{text}"
+    );
+    let manifest = Manifest::read(&ws.data().join("dataset/manifest.csv")).unwrap();
+    assert_eq!(manifest.rows.len(), 1);
+    let row = &manifest.rows[0];
+    assert_eq!(row.id.as_str(), "zpWuikVorYg_000032+Rtg1SUrxOPY_000130");
+    assert_eq!(row.labels, vec!["elk bugling", "people coughing"]);
+    let paths = manifest.video_paths(row);
+    assert_eq!(paths.len(), 2);
+    assert!(paths[0].ends_with("a/zpWuikVorYg_000032.mp4"), "{paths:?}");
+    assert!(paths[1].ends_with("b/Rtg1SUrxOPY_000130.mkv"), "{paths:?}");
+
+    // Labels come from the list: a labels file is refused.
+    let mut with_labels = args.to_vec();
+    with_labels.extend(["--labels", "vggsound.csv", "--force"]);
+    let out = ws.oassl(&with_labels);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("takes no --labels"));
 }

@@ -30,8 +30,10 @@ fn videos_are_playable_h264_aac_and_ground_truth_matches() {
         oassl_pipeline::manifest::Manifest::read(&ws.data().join("dataset/manifest.csv")).unwrap();
     assert_eq!(manifest.rows.len(), 10);
     for row in &manifest.rows {
-        let video = manifest.video_path(row).expect("video column");
-        let streams = ffprobe_streams(&video);
+        let [video] = &manifest.video_paths(row)[..] else {
+            panic!("{}: expected one video", row.id)
+        };
+        let streams = ffprobe_streams(video);
         assert!(
             streams.contains("codec_name=h264|codec_type=video|width=224|height=224"),
             "{streams}"

@@ -1,5 +1,5 @@
-//! `oassl import`: a manifest from a local VGGSound or MUSIC video folder and a benchmark list file, or from a
-//! plain folder of videos.
+//! `oassl import`: a manifest from a local VGGSound or MUSIC video folder and a benchmark list file (VGGSound-Duet
+//! pair lists included: one row of two videos per pair), or from a plain folder of videos.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+use oassl_captions::dataset_import::pair_list::{import_pairs, PairRequest};
 use oassl_captions::dataset_import::{
     import, import_folder, FolderRequest, ImportRequest, SourceFormat,
 };
@@ -14,8 +15,8 @@ use oassl_pipeline::manifest::{Manifest, ManifestRow};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// vggsound (list of `id` or `id,label`), music (list of `id,label[,label...]`) or folder (every video under
-    /// --videos, no list).
+    /// vggsound (list of `id` or `id,label`), vggsound-duet (list of `file,class,mix_file,mix_class`: one pair
+    /// sample per line), music (list of `id,label[,label...]`) or folder (every video under --videos, no list).
     #[arg(long)]
     pub format: SourceFormat,
     /// The list file (e.g. MUSIC's `music_duet_train.txt`); not with --format folder.
@@ -30,7 +31,8 @@ pub struct ImportArgs {
     /// VGGSound's vggsound.csv (`ytid,start,label,split`), for lists of bare ids.
     #[arg(long)]
     pub labels: Option<PathBuf>,
-    /// VGG-SS vggss.json, for lists of bare ids.
+    /// VGG-SS vggss.json, for lists of bare ids; with --format vggsound-duet, both sides of every pair must have
+    /// boxes in it.
     #[arg(long)]
     pub annotations: Option<PathBuf>,
     /// With --format folder: `id,label[,label...]` lines (id = the video's file stem); without it a video's label
@@ -91,6 +93,39 @@ fn from_list(
     })
 }
 
+fn from_pairs(args: &ImportArgs) -> Result<Imported> {
+    if args.labels.is_some() || args.labels_csv.is_some() {
+        bail!("--format vggsound-duet reads both labels from the list; it takes no --labels or --labels-csv");
+    }
+    let list = args
+        .list
+        .clone()
+        .context("--format vggsound-duet needs --list FILE")?;
+    let outcome = import_pairs(&PairRequest {
+        list: list.clone(),
+        videos: args.videos.clone(),
+        split: args.split.clone(),
+        annotations: args.annotations.clone(),
+        skip_missing: args.skip_missing,
+    })?;
+    if outcome.rows.is_empty() {
+        bail!(
+            "{}: no pair of the list has both videos under {} ({} missing)",
+            list.display(),
+            args.videos.display(),
+            outcome.missing_videos.len()
+        );
+    }
+    Ok(Imported {
+        rows: outcome.rows,
+        source: list.display().to_string(),
+        left_out: format!(
+            "{} pairs without both videos left out",
+            outcome.missing_videos.len()
+        ),
+    })
+}
+
 fn from_folder(args: &ImportArgs) -> Result<Imported> {
     if let Some(list) = &args.list {
         bail!(
@@ -139,6 +174,7 @@ pub fn run(config: &Path, args: ImportArgs) -> Result<ExitCode> {
     let path = layout.manifest();
     let imported = match args.format {
         SourceFormat::List(format) => from_list(&args, format)?,
+        SourceFormat::VggSoundDuet => from_pairs(&args)?,
         SourceFormat::Folder => from_folder(&args)?,
     };
     let mut rows = Vec::new();

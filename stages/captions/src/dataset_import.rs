@@ -2,17 +2,17 @@
 //! folder of videos and one of the list files published with the benchmarks, or from a plain folder of videos
 //! without a list.
 //!
-//! List files, one clip per line (blank lines and `#` comments skipped):
+//! List files, one sample per line (blank lines and `#` comments skipped):
 //!
 //! | format | line | labels from |
 //! | --- | --- | --- |
 //! | `vggsound` | `id` (`vggss_test.csv`, `train_lists/vggss_10k.txt`) | `--labels vggsound.csv` (`ytid,start,label,split`) or `--annotations vggss.json` (`file`, `class`) |
 //! | `vggsound` | `id,label` (`vggsound_single_test.csv`) | the line |
 //! | `music` | `id,label[,label...]` (`music_solo_train.txt`, `music_duet_train.txt`) | the line |
+//! | `vggsound-duet` | `file,class,mix_file,mix_class` (`vggsound_duet_test.csv`): one pair sample, id `file+mix_file`, videos `file|mix_file` (see [`pair_list`]) | the line; `--annotations vggss.json` checks both sides have boxes |
 //! | `folder` | no list: every video under the folder is a row | `--labels-csv` (`id,label[,label...]`), else the video's parent folder's name |
 //!
-//! Labels written with underscores (`acoustic_guitar`) are read with spaces. Pair lists that name two videos per
-//! sample (`vggsound_duet_test.csv`) are refused: a manifest row is one clip. A video is found by its file stem
+//! Labels written with underscores (`acoustic_guitar`) are read with spaces. A video is found by its file stem
 //! (the id) anywhere under the video folder (`.mp4`, `.mkv`, `.webm`, `.avi`, `.mov`, `.flv`). In a `folder`
 //! import two videos with the same stem are refused (naming both), as is a video outside any class folder when
 //! there is no labels CSV.
@@ -24,6 +24,8 @@ use anyhow::{bail, Context, Result};
 
 use oassl_pipeline::manifest::ManifestRow;
 use oassl_pipeline::SampleId;
+
+pub mod pair_list;
 
 /// Which dataset's list conventions to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,8 @@ impl std::str::FromStr for ListFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceFormat {
     List(ListFormat),
+    /// VGGSound-Duet pair lists: two videos per sample.
+    VggSoundDuet,
     /// Every video under a folder, without a list.
     Folder,
 }
@@ -58,8 +62,11 @@ impl std::str::FromStr for SourceFormat {
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "folder" => Ok(Self::Folder),
+            "vggsound-duet" => Ok(Self::VggSoundDuet),
             "vggsound" | "music" => Ok(Self::List(s.parse()?)),
-            other => bail!("unknown format {other:?}: expected vggsound, music or folder"),
+            other => {
+                bail!("unknown format {other:?}: expected vggsound, vggsound-duet, music or folder")
+            }
         }
     }
 }
@@ -225,7 +232,7 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome> {
             },
             (ListFormat::VggSound, 2) => vec![label_text(fields[1])],
             (ListFormat::VggSound, 4) => bail!(
-                "{list}: line {line_no}: a pair of two videos (VGGSound-Duet style); a manifest row is one clip"
+                "{list}: line {line_no}: a pair of two videos (VGGSound-Duet style): import it with --format vggsound-duet"
             ),
             (ListFormat::VggSound, k) => bail!(
                 "{list}: line {line_no}: expected `id` or `id,label`, got {k} fields"
@@ -252,7 +259,7 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome> {
         let video = std::path::absolute(video).unwrap_or_else(|_| video.clone());
         out.rows.push(ManifestRow {
             id,
-            video: Some(video.to_string_lossy().into_owned()),
+            videos: vec![video.to_string_lossy().into_owned()],
             labels,
             split: req.split.clone(),
             timestamp: None,
@@ -397,7 +404,7 @@ pub fn import_folder(req: &FolderRequest) -> Result<FolderOutcome> {
         let path = std::path::absolute(&video).unwrap_or_else(|_| video.clone());
         out.rows.push(ManifestRow {
             id: id.clone(),
-            video: Some(path.to_string_lossy().into_owned()),
+            videos: vec![path.to_string_lossy().into_owned()],
             labels,
             split: req.split.clone(),
             timestamp: None,
@@ -453,11 +460,7 @@ mod tests {
             .find(|r| r.id.as_str() == "K_U5-GbPgi0_098_02961")
             .unwrap();
         assert_eq!(row.labels, vec!["cello", "acoustic guitar"]);
-        assert!(row
-            .video
-            .as_ref()
-            .unwrap()
-            .ends_with("duet/cello/K_U5-GbPgi0_098_02961.mp4"));
+        assert!(row.videos[0].ends_with("duet/cello/K_U5-GbPgi0_098_02961.mp4"));
         let lines = std::fs::read_to_string(&list).unwrap().lines().count();
         assert_eq!(out.missing_videos.len(), lines - 2);
         // Without --skip-missing the first absent video stops the import, naming line and id.
@@ -473,7 +476,7 @@ mod tests {
     }
 
     #[test]
-    fn vggss_ids_take_labels_from_the_annotations_and_pairs_are_refused() {
+    fn vggss_ids_take_labels_from_the_annotations_and_pair_lists_are_pointed_to_their_format() {
         let dir = tempfile::tempdir().unwrap();
         touch(&dir.path().join("zpWuikVorYg_000032.mp4"));
         touch(&dir.path().join("gEvCUcZ6w88_000030.mp4"));
@@ -506,7 +509,10 @@ mod tests {
             dir.path(),
         );
         let err = format!("{:#}", import(&pairs).unwrap_err());
-        assert!(err.contains("line 1") && err.contains("pair"), "{err}");
+        assert!(
+            err.contains("line 1") && err.contains("--format vggsound-duet"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -574,7 +580,7 @@ mod tests {
             ]
         );
         assert!(out.rows.iter().all(|r| r.split == "train"));
-        let video = out.rows[2].video.as_deref().unwrap();
+        let video = out.rows[2].videos[0].as_str();
         assert!(Path::new(video).is_absolute(), "{video}");
         assert!(video.ends_with("animals/dog_barking/d1.webm"), "{video}");
 

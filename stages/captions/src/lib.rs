@@ -13,6 +13,14 @@
 //! - [`shard`]: `--shard i/n` selection.
 //! - [`table`]: the Parquet output.
 //! - [`stage`]: the whole run.
+//!
+//! A pair sample (VGGSound-Duet: a manifest row naming two videos, id `file+mix_file`) is one sample throughout:
+//! extraction writes one frame, the vertical mosaic of its clips' frames, and one WAV, their summed audio, and
+//! the MLLM gets one request with that mosaic and both labels (it is sent no audio, as for any sample). One request
+//! keeps one caption row per sample, the captions describe exactly the image the localiser sees at training and
+//! test time, and the prompt already asks for one foreground caption per label, so the two sources come back as
+//! the two foreground captions in manifest order. The mosaic is not square; the request's downscaling to
+//! `max_side` keeps the aspect ratio.
 
 pub mod answer;
 pub mod batch;

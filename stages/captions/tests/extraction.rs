@@ -88,7 +88,7 @@ fn params() -> ExtractParams {
 fn job(id: &str, video: &Path, t: Option<f64>) -> ExtractJob {
     ExtractJob {
         id: SampleId::parse(id).unwrap(),
-        video: Some(video.to_path_buf()),
+        videos: vec![video.to_path_buf()],
         timestamp: t,
     }
 }
@@ -310,4 +310,142 @@ fn rerun_is_cached_and_bad_inputs_fail_with_reasons() {
     assert!(again
         .iter()
         .all(|o| *o == ExtractOutcome::Ready { cached: false }));
+}
+
+/// A second, different clip: SMPTE bars and a 660 Hz tone.
+fn make_other_clip(path: &Path, seconds: f64) {
+    let d = format!("{seconds}");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("smptebars=size=320x240:rate=25:duration={d}"),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("sine=frequency=660:sample_rate=48000:duration={d}"),
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        path.to_str().unwrap(),
+    ]);
+}
+
+fn wav_samples(path: &Path) -> (hound::WavSpec, Vec<i32>) {
+    let mut reader = hound::WavReader::open(path).unwrap();
+    let spec = reader.spec();
+    let samples = reader
+        .samples::<i16>()
+        .map(|s| i32::from(s.unwrap()))
+        .collect();
+    (spec, samples)
+}
+
+#[test]
+fn a_pair_is_the_vertical_mosaic_of_its_clips_frames_and_the_sum_of_their_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.mp4");
+    make_clip(&a, 4.0, true);
+    let b = dir.path().join("b.mp4");
+    make_other_clip(&b, 5.0);
+    let layout = Layout::new(dir.path().join("data"));
+    let pair = ExtractJob {
+        id: SampleId::parse("a+b").unwrap(),
+        videos: vec![a.clone(), b.clone()],
+        timestamp: None,
+    };
+    let jobs = vec![job("a", &a, None), job("b", &b, None), pair.clone()];
+    let hidden = ProgressBar::hidden();
+    let out = extract_all(&jobs, &layout, &params(), 2, false, &hidden).unwrap();
+    assert!(
+        out.iter()
+            .all(|o| *o == ExtractOutcome::Ready { cached: false }),
+        "{out:?}"
+    );
+    let id = |s: &str| SampleId::parse(s).unwrap();
+    let mosaic = image::open(layout.frame(&id("a+b"))).unwrap().to_rgb8();
+    assert_eq!(mosaic.dimensions(), (224, 448));
+    let tile = |y: u32| {
+        image::imageops::crop_imm(&mosaic, 0, y, 224, 224)
+            .to_image()
+            .into_raw()
+    };
+    let own = |s: &str| {
+        image::open(layout.frame(&id(s)))
+            .unwrap()
+            .to_rgb8()
+            .into_raw()
+    };
+    let (top, bottom, fa, fb) = (tile(0), tile(224), own("a"), own("b"));
+    // Each tile is its clip's own frame up to JPEG noise, and far from the other clip's frame.
+    for (tile, same, other) in [(&top, &fa, &fb), (&bottom, &fb, &fa)] {
+        let near = mean_abs_diff(tile, same);
+        let far = mean_abs_diff(tile, other);
+        assert!(near < 3.0 && far > 10.0 * near.max(0.5), "{near} {far}");
+    }
+    let (spec, mix) = wav_samples(&layout.audio(&id("a+b")));
+    let (spec_a, wa) = wav_samples(&layout.audio(&id("a")));
+    let (_, wb) = wav_samples(&layout.audio(&id("b")));
+    assert_eq!((spec, mix.len()), (spec_a, wa.len()));
+    assert_eq!(mix.len(), wb.len());
+    // Each WAV rounds its own float samples, so the sum is off by at most one step.
+    let worst = mix
+        .iter()
+        .zip(wa.iter().zip(&wb))
+        .map(|(m, (x, y))| (m - x - y).abs())
+        .max()
+        .unwrap();
+    assert!(worst <= 1, "{worst}");
+    let energy = |w: &[i32]| w.iter().map(|s| i64::from(*s).pow(2)).sum::<i64>();
+    assert!(energy(&wa) > 0 && energy(&wb) > 0);
+
+    // Cached as one sample; replacing the second video makes the pair stale, naming the video.
+    let again = extract_all(
+        std::slice::from_ref(&pair),
+        &layout,
+        &params(),
+        1,
+        false,
+        &hidden,
+    )
+    .unwrap();
+    assert_eq!(again, vec![ExtractOutcome::Ready { cached: true }]);
+    make_other_clip(&b, 6.0);
+    let reason = stale_reason(&pair, &layout, &params()).unwrap();
+    assert!(
+        reason.starts_with("a+b: ") && reason.contains("video"),
+        "{reason}"
+    );
+    // A missing or silent video of a pair fails the sample, naming that video.
+    let silent = dir.path().join("silent.mp4");
+    make_clip(&silent, 4.0, false);
+    let nope = dir.path().join("nope.mp4");
+    let bad = |second: &Path| ExtractJob {
+        videos: vec![a.clone(), second.to_path_buf()],
+        ..pair.clone()
+    };
+    let out = extract_all(
+        &[bad(&nope), bad(&silent)],
+        &layout,
+        &params(),
+        1,
+        true,
+        &hidden,
+    )
+    .unwrap();
+    assert_eq!(
+        out[0],
+        ExtractOutcome::Failed(ExtractError::Missing(nope.display().to_string()))
+    );
+    assert_eq!(
+        out[1],
+        ExtractOutcome::Failed(ExtractError::InClip(
+            silent.display().to_string(),
+            Box::new(ExtractError::NoAudio)
+        ))
+    );
 }

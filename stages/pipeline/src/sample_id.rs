@@ -1,7 +1,8 @@
 //! Sample ids name files inside the data folder, so they must never escape it.
 //!
 //! A manifest is user input: `../x`, `/etc/passwd` or `a/b` as an id would otherwise write outside the data
-//! folder. [`SampleId::parse`] accepts only a single, plain path component.
+//! folder. [`SampleId::parse`] accepts only a single, plain path component. `+` is allowed because a pair
+//! sample (VGGSound-Duet) is named `file+mix_file` after its two clips.
 
 use std::fmt;
 
@@ -14,13 +15,13 @@ pub enum SampleIdError {
     Empty,
     #[error("sample id {0:?} is longer than 200 bytes")]
     TooLong(String),
-    #[error("sample id {0:?} contains {1:?}; ids may use letters, digits, '-', '_', '.' and must not start with '.'")]
+    #[error("sample id {0:?} contains {1:?}; ids may use letters, digits, '-', '_', '.', '+' and must not start with '.'")]
     BadChar(String, char),
     #[error("sample id {0:?} starts with '.'")]
     Hidden(String),
 }
 
-/// A validated sample id: letters, digits, `-`, `_`, `.`, not starting with `.`, at most 200 bytes.
+/// A validated sample id: letters, digits, `-`, `_`, `.`, `+`, not starting with `.`, at most 200 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SampleId(String);
@@ -77,7 +78,12 @@ mod tests {
 
     #[test]
     fn accepts_dataset_style_ids() {
-        for ok in ["zpWuikVorYg_000032", "synth-train-single-00001", "a.b"] {
+        for ok in [
+            "zpWuikVorYg_000032",
+            "synth-train-single-00001",
+            "a.b",
+            "zpWuikVorYg_000032+Rtg1SUrxOPY_000130",
+        ] {
             assert_eq!(SampleId::parse(ok).unwrap().as_str(), ok);
         }
     }
@@ -100,6 +106,14 @@ mod tests {
         assert!(matches!(
             SampleId::parse("a\\b"),
             Err(SampleIdError::BadChar(_, '\\'))
+        ));
+        assert!(matches!(
+            SampleId::parse("a+b c"),
+            Err(SampleIdError::BadChar(_, ' '))
+        ));
+        assert!(matches!(
+            SampleId::parse(".+x"),
+            Err(SampleIdError::Hidden(_))
         ));
         assert!(matches!(
             SampleId::parse(".."),

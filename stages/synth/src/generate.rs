@@ -209,9 +209,9 @@ pub fn generate(cfg: &SynthConfig, layout: &Layout, mode: OutputLayout) -> Resul
             .map(|s| {
                 Ok(ManifestRow {
                     id: SampleId::parse(&s.id)?,
-                    video: match mode {
-                        OutputLayout::Video => Some(format!("videos/{}/{}.mp4", s.split, s.id)),
-                        OutputLayout::Extracted => None,
+                    videos: match mode {
+                        OutputLayout::Video => vec![format!("videos/{}/{}.mp4", s.split, s.id)],
+                        OutputLayout::Extracted => Vec::new(),
                     },
                     labels: s.labels(),
                     split: s.split.clone(),
@@ -312,7 +312,7 @@ mod tests {
             let wav = hound::WavReader::open(layout.audio(&row.id)).unwrap();
             assert_eq!(wav.spec().sample_rate, 22_050);
             assert_eq!(wav.len(), 66_150);
-            assert!(row.video.is_none());
+            assert!(row.videos.is_empty());
         }
         let gt: Vec<GroundTruthEntry> =
             serde_json::from_slice(&std::fs::read(layout.ground_truth("test_duet")).unwrap())

@@ -9,9 +9,15 @@
 //! versions) count as stale, so such clips are extracted once more. Clips run in
 //! parallel on a rayon pool, each worker opening its own demuxer and decoders. Built without the `ffmpeg`
 //! feature, only clips that are already extracted (frame and audio present) can be used.
+//!
+//! A pair sample (a manifest row naming several videos) is extracted clip by clip exactly as a single clip, then
+//! written as one sample: the frames stacked into a vertical mosaic and the audio windows summed (see
+//! [`pair_mosaic`]). Its stamp key covers every video, so replacing either re-extracts the pair; an error names
+//! the video it came from.
 
 #[cfg(feature = "ffmpeg")]
 pub mod decode;
+pub mod pair_mosaic;
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -77,22 +83,27 @@ pub enum ExtractError {
     NoFfmpeg,
     #[error("writing outputs: {0}")]
     Write(String),
+    /// An error of one video of a pair sample, naming that video.
+    #[error("{0}: {1}")]
+    InClip(String, Box<ExtractError>),
 }
 
-/// One clip to extract.
+/// One sample to extract.
 #[derive(Debug, Clone)]
 pub struct ExtractJob {
     pub id: SampleId,
-    pub video: Option<PathBuf>,
+    /// None: written already extracted; one: a clip; several: a pair sample, in mosaic order (top first).
+    pub videos: Vec<PathBuf>,
+    /// The frame time in every video; `None` = each clip's centre.
     pub timestamp: Option<f64>,
 }
 
 impl ExtractJob {
-    /// The job of one manifest row, its video path resolved against the manifest's folder.
+    /// The job of one manifest row, its video paths resolved against the manifest's folder.
     pub fn of_row(manifest: &Manifest, row: &ManifestRow) -> Self {
         Self {
             id: row.id.clone(),
-            video: manifest.video_path(row),
+            videos: manifest.video_paths(row),
             timestamp: row.timestamp,
         }
     }
@@ -139,12 +150,8 @@ fn stamp_path(layout: &Layout, id: &SampleId) -> PathBuf {
         .join(format!("{id}.json"))
 }
 
-/// The cache key of a clip's outputs: the video's identity (path, size, mtime), timestamp and parameters.
-fn cache_key(
-    video: &Path,
-    timestamp: Option<f64>,
-    params: &ExtractParams,
-) -> Result<String, ExtractError> {
+/// A video's identity in a cache key: path, size and mtime (nanoseconds, as text).
+fn video_identity(video: &Path) -> Result<(String, u64, String), ExtractError> {
     let meta =
         std::fs::metadata(video).map_err(|_| ExtractError::Missing(video.display().to_string()))?;
     if !meta.is_file() {
@@ -156,15 +163,31 @@ fn cache_key(
         .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    hash_json(&(
-        EXTRACTOR_VERSION,
-        video.to_string_lossy(),
+    Ok((
+        video.to_string_lossy().into_owned(),
         meta.len(),
         mtime.to_string(),
-        timestamp,
-        params,
     ))
-    .map_err(|e| ExtractError::Write(e.to_string()))
+}
+
+/// The cache key of a sample's outputs: every video's identity, timestamp and parameters.
+fn cache_key(
+    videos: &[PathBuf],
+    timestamp: Option<f64>,
+    params: &ExtractParams,
+) -> Result<String, ExtractError> {
+    let ids = videos
+        .iter()
+        .map(|v| video_identity(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = match &ids[..] {
+        // A single clip keeps the key it always had, so existing caches stay valid.
+        [(path, len, mtime)] => {
+            hash_json(&(EXTRACTOR_VERSION, path, len, mtime, timestamp, params))
+        }
+        _ => hash_json(&(EXTRACTOR_VERSION, "pair-mosaic", &ids, timestamp, params)),
+    };
+    key.map_err(|e| ExtractError::Write(e.to_string()))
 }
 
 /// Why a clip's outputs cannot be reused for `key`, or `None` when they can.
@@ -192,11 +215,11 @@ fn cache_miss(layout: &Layout, id: &SampleId, key: &str) -> Option<&'static str>
 /// check of an up-to-date stage, which must not trust its lock alone when extracted files went missing or a
 /// video was replaced.
 pub fn stale_reason(job: &ExtractJob, layout: &Layout, params: &ExtractParams) -> Option<String> {
-    let Some(video) = &job.video else {
+    if job.videos.is_empty() {
         return (!(layout.frame(&job.id).is_file() && layout.audio(&job.id).is_file()))
             .then(|| format!("{}: extracted frame or audio missing", job.id));
-    };
-    match cache_key(video, job.timestamp, params) {
+    }
+    match cache_key(&job.videos, job.timestamp, params) {
         Err(e) => Some(format!("{}: {e}", job.id)),
         Ok(key) => cache_miss(layout, &job.id, &key).map(|why| format!("{}: {why}", job.id)),
     }
@@ -209,22 +232,22 @@ pub fn extract_one(
     params: &ExtractParams,
     force: bool,
 ) -> ExtractOutcome {
-    let Some(video) = &job.video else {
+    if job.videos.is_empty() {
         // Written already extracted (AVS-Synth `--layout extracted`, or a pre-extracted dataset).
         return if layout.frame(&job.id).is_file() && layout.audio(&job.id).is_file() {
             ExtractOutcome::Ready { cached: true }
         } else {
             ExtractOutcome::Failed(ExtractError::NothingToUse)
         };
-    };
-    let key = match cache_key(video, job.timestamp, params) {
+    }
+    let key = match cache_key(&job.videos, job.timestamp, params) {
         Ok(k) => k,
         Err(e) => return ExtractOutcome::Failed(e),
     };
     if !force && cache_miss(layout, &job.id, &key).is_none() {
         return ExtractOutcome::Ready { cached: true };
     }
-    if let Err(e) = extract_fresh(video, job, layout, params) {
+    if let Err(e) = extract_fresh(job, layout, params) {
         return ExtractOutcome::Failed(e);
     }
     let Some(outputs) = OutputHashes::of(layout, &job.id) else {
@@ -244,19 +267,42 @@ pub fn extract_one(
 
 #[cfg(feature = "ffmpeg")]
 fn extract_fresh(
-    video: &Path,
     job: &ExtractJob,
     layout: &Layout,
     params: &ExtractParams,
 ) -> Result<(), ExtractError> {
-    let media = decode::decode_clip(video, job.timestamp, params)?;
+    let media = match &job.videos[..] {
+        [video] => decode::decode_clip(video, job.timestamp, params)?,
+        videos => decode_pair(videos, job.timestamp, params)?,
+    };
     write_outputs(layout, &job.id, &media.frame, &media.audio, params)
         .map_err(|e| ExtractError::Write(format!("{e:#}")))
 }
 
+/// A pair sample's mosaic frame and mixed audio, each clip decoded as a single clip is.
+#[cfg(feature = "ffmpeg")]
+fn decode_pair(
+    videos: &[PathBuf],
+    timestamp: Option<f64>,
+    params: &ExtractParams,
+) -> Result<decode::ClipMedia, ExtractError> {
+    let clips = videos
+        .iter()
+        .map(|v| {
+            decode::decode_clip(v, timestamp, params)
+                .map_err(|e| ExtractError::InClip(v.display().to_string(), Box::new(e)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (frames, waves): (Vec<_>, Vec<_>) = clips.into_iter().map(|c| (c.frame, c.audio)).unzip();
+    let frame = pair_mosaic::stack_vertically(&frames)
+        .ok_or_else(|| ExtractError::Decode("pair frames differ in size".into()))?;
+    let audio = pair_mosaic::mix(&waves)
+        .ok_or_else(|| ExtractError::Decode("pair audio windows differ in length".into()))?;
+    Ok(decode::ClipMedia { frame, audio })
+}
+
 #[cfg(not(feature = "ffmpeg"))]
 fn extract_fresh(
-    _video: &Path,
     _job: &ExtractJob,
     _layout: &Layout,
     _params: &ExtractParams,
@@ -264,7 +310,8 @@ fn extract_fresh(
     Err(ExtractError::NoFfmpeg)
 }
 
-/// Writes a clip's frame JPEG and audio WAV (16-bit PCM), each atomically.
+/// Writes a clip's frame JPEG and audio WAV (16-bit PCM), each atomically. Samples outside [-1, 1] (a pair's
+/// summed audio can leave it) are clamped, so they saturate instead of wrapping around in 16 bits.
 pub fn write_outputs(
     layout: &Layout,
     id: &SampleId,
