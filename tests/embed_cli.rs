@@ -7,7 +7,7 @@ use oassl_pipeline::SampleId;
 
 use crate::common::{assert_ok, Workspace};
 
-fn minilm() -> String {
+pub(crate) fn minilm() -> String {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/models/all-MiniLM-L6-v2");
     assert!(
         dir.join("model.safetensors").is_file(),

@@ -6,6 +6,7 @@ mod common;
 mod embed_cli;
 mod gpu_bench;
 mod import_cli;
+mod pairs_cli;
 mod score_maps_cli;
 mod soak;
 mod stub_http;

@@ -286,7 +286,12 @@ mod tests {
             // Every scored split reads its benchmark's annotation file, next to the config.
             for split in &loaded.config.eval.splits {
                 let gt = &loaded.eval().ground_truth[split];
-                assert!(gt.path.starts_with(&dir), "{}: {}", path.display(), gt.path.display());
+                assert!(
+                    gt.path.starts_with(&dir),
+                    "{}: {}",
+                    path.display(),
+                    gt.path.display()
+                );
             }
         }
     }

@@ -159,6 +159,17 @@ pub fn training_set(
             splits
         );
     }
+    if let Some(pair) = rows.iter().find(|r| r.videos.len() > 1) {
+        // A pair's frame is a mosaic the training crops would cut through; NoPrior trains on single clips and
+        // composes them itself.
+        bail!(
+            "sample {} (split {}) is a pair of {} videos: pair samples are for `oassl eval`; train on single \
+             clips, composed with `[train] compose = 2` as NoPrior does",
+            pair.id,
+            pair.split,
+            pair.videos.len()
+        );
+    }
     let mut text_dim: Option<usize> = None;
     let mut checked: Vec<(&ManifestRow, Checked)> = Vec::new();
     for row in rows {

@@ -535,8 +535,22 @@ fn pair_mosaics_are_scored_from_a_pair_list() {
     row.id = pair.clone();
     row.labels = vec![a.labels[0].clone(), b.labels[0].clone()];
     row.split = "test_pairs".into();
+    row.videos = vec!["videos/a.mp4".into(), "videos/b.mp4".into()];
     manifest.rows.push(row);
     manifest.write(&layout.manifest()).unwrap();
+    // A pair is not a training sample: its mosaic would be cropped across the seam.
+    let on_pairs = TrainConfig {
+        splits: vec!["train_single".into(), "test_pairs".into()],
+        ..cfg.clone()
+    };
+    let err = format!(
+        "{:#}",
+        run(&on_pairs, &layout, &TrainOptions::default()).unwrap_err()
+    );
+    assert!(
+        err.contains(pair.as_str()) && err.contains("compose"),
+        "{err}"
+    );
 
     // The pair list and the boxes in the benchmarks' own files; the boxes come from the clips' ground truth.
     let truth: Vec<serde_json::Value> =
