@@ -8,7 +8,7 @@
 //! | --- | --- | --- |
 //! | `vggsound` | `id` (`vggss_test.csv`, `train_lists/vggss_10k.txt`) | `--labels vggsound.csv` (`ytid,start,label,split`) or `--annotations vggss.json` (`file`, `class`) |
 //! | `vggsound` | `id,label` (`vggsound_single_test.csv`) | the line |
-//! | `music` | `id,label[,label...]` (`music_solo_train.txt`, `music_duet_train.txt`) | the line |
+//! | `music` | `id,label[,label...]` (`music_solo_train.txt`, `music_duet_train.txt`, `music_solo_test.csv`) or `id` (`music_duet_test.csv`) | the line, else `--annotations music_{solo,duet}.json` (`class`, or `class_src1`, `class_src2`) |
 //! | `vggsound-duet` | `file,class,mix_file,mix_class` (`vggsound_duet_test.csv`): one pair sample, id `file+mix_file`, videos `file|mix_file` (see [`pair_list`]) | the line; `--annotations vggss.json` checks both sides have boxes |
 //! | `folder` | no list: every video under the folder is a row | `--labels-csv` (`id,label[,label...]`), else the video's parent folder's name |
 //!
@@ -177,35 +177,54 @@ fn read_vggsound_csv(path: &Path) -> Result<HashMap<String, String>> {
 }
 
 /// `file → class` from VGG-SS `vggss.json`.
-fn read_vggss_classes(path: &Path) -> Result<HashMap<String, String>> {
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        file: String,
-        class: String,
-    }
+/// `id → labels` from a benchmark annotation file: VGG-SS's `vggss.json` (`file`, `class`) or AVGN's MUSIC json
+/// (`file` with `class`, or `class_src1`, `class_src2`, … for a duet), so lists of bare ids can be imported.
+fn read_annotation_classes(path: &Path) -> Result<HashMap<String, Vec<String>>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let entries: Vec<Entry> = serde_json::from_slice(&bytes).with_context(|| {
-        format!(
-            "{}: expected a VGG-SS list of {{file, class, bbox}}",
-            path.display()
-        )
-    })?;
-    Ok(entries
-        .into_iter()
-        .map(|e| (e.file, label_text(&e.class)))
-        .collect())
+    let entries: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_slice(&bytes)
+        .with_context(|| {
+            format!(
+                "{}: expected a list of {{file, class, ...}} entries (vggss.json, music_solo.json, music_duet.json)",
+                path.display()
+            )
+        })?;
+    let mut out = HashMap::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let text = |key: &str| e.get(key).and_then(|v| v.as_str());
+        let file =
+            text("file").with_context(|| format!("{}: entry {i} has no `file`", path.display()))?;
+        let labels: Vec<String> = match text("class") {
+            Some(class) => vec![label_text(class)],
+            None => (1..)
+                .map_while(|k| text(&format!("class_src{k}")))
+                .map(label_text)
+                .collect(),
+        };
+        if labels.is_empty() {
+            bail!(
+                "{}: entry {i} ({file}) has neither `class` nor `class_src1`",
+                path.display()
+            );
+        }
+        out.insert(file.to_string(), labels);
+    }
+    Ok(out)
 }
 
 /// Reads the list and finds every clip's video and labels.
 pub fn import(req: &ImportRequest) -> Result<ImportOutcome> {
     let text = std::fs::read_to_string(&req.list)
         .with_context(|| format!("reading list {}", req.list.display()))?;
-    let mut known_labels = HashMap::new();
+    let mut known_labels: HashMap<String, Vec<String>> = HashMap::new();
     if let Some(p) = &req.labels_csv {
-        known_labels.extend(read_vggsound_csv(p)?);
+        known_labels.extend(
+            read_vggsound_csv(p)?
+                .into_iter()
+                .map(|(id, l)| (id, vec![l])),
+        );
     }
     if let Some(p) = &req.annotations {
-        known_labels.extend(read_vggss_classes(p)?);
+        known_labels.extend(read_annotation_classes(p)?);
     }
     let videos = index_videos(&req.videos)?;
     let list = req.list.display();
@@ -225,7 +244,7 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome> {
         }
         let labels: Vec<String> = match (req.format, fields.len()) {
             (ListFormat::VggSound, 1) => match known_labels.get(id.as_str()) {
-                Some(l) => vec![l.clone()],
+                Some(l) => l.clone(),
                 None => bail!(
                     "{list}: line {line_no}: no label for {id}: give --labels vggsound.csv or --annotations vggss.json that list it"
                 ),
@@ -237,9 +256,13 @@ pub fn import(req: &ImportRequest) -> Result<ImportOutcome> {
             (ListFormat::VggSound, k) => bail!(
                 "{list}: line {line_no}: expected `id` or `id,label`, got {k} fields"
             ),
-            (ListFormat::Music, 1) => bail!(
-                "{list}: line {line_no}: expected `id,label[,label...]`, got no label"
-            ),
+            (ListFormat::Music, 1) => match known_labels.get(id.as_str()) {
+                Some(l) => l.clone(),
+                None => bail!(
+                    "{list}: line {line_no}: no label for {id}: the line has none (`id,label[,label...]`) and no \
+                     --annotations music_{{solo,duet}}.json lists it"
+                ),
+            },
             (ListFormat::Music, _) => fields[1..].iter().map(|l| label_text(l)).collect(),
         };
         if labels.iter().any(String::is_empty) {
@@ -444,6 +467,44 @@ mod tests {
             annotations: None,
             skip_missing: true,
         }
+    }
+
+    #[test]
+    fn music_test_lists_of_bare_ids_take_labels_from_the_music_json() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("HnUOaSfTA6c_000_00000.mp4"));
+        touch(&dir.path().join("-_-TDDxoaAc_000_00000.mp4"));
+        let duet = request(
+            ListFormat::Music,
+            shared("music/music_duet_test.csv"),
+            dir.path(),
+        );
+        let err = format!("{:#}", import(&duet).unwrap_err());
+        assert!(
+            err.contains("line 1") && err.contains("--annotations"),
+            "{err}"
+        );
+        let out = import(&ImportRequest {
+            annotations: Some(shared("music/music_duet.json")),
+            skip_missing: true,
+            ..duet
+        })
+        .unwrap();
+        assert_eq!(out.rows.len(), 1);
+        assert_eq!(out.rows[0].labels, ["cello", "acoustic guitar"]);
+        assert_eq!(out.missing_videos.len(), 1019);
+        // Solo json entries carry `class`; a solo list with its own labels needs no json.
+        let solo = import(&ImportRequest {
+            annotations: Some(shared("music/music_solo.json")),
+            skip_missing: true,
+            ..request(
+                ListFormat::Music,
+                shared("music/music_solo_test.csv"),
+                dir.path(),
+            )
+        })
+        .unwrap();
+        assert_eq!(solo.rows[0].labels, ["cello"]);
     }
 
     #[test]
