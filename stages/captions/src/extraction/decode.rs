@@ -156,25 +156,118 @@ fn to_rgb(src: &frame::Video, size: u32) -> Result<RgbImage, ExtractError> {
     RgbImage::from_raw(size, size, pixels).ok_or(ExtractError::NoFrame)
 }
 
-fn decode_audio(
-    path: &Path,
-    t: f64,
-    duration: f64,
-    params: &ExtractParams,
-) -> Result<Vec<f32>, ExtractError> {
-    let window = params.audio_seconds;
-    if duration + 1e-3 < window {
-        return Err(ExtractError::TooShort(format!(
-            "{duration:.3} s is shorter than the {window} s audio window"
-        )));
-    }
-    let begin = (t - window / 2.0).clamp(0.0, (duration - window).max(0.0));
-    let rate = f64::from(params.audio_rate);
-    let want = (window * rate).round() as usize;
+/// The audio window of a clip: `window` seconds from `begin`, centred on the frame time where the clip allows.
+struct AudioWindow {
+    begin: f64,
+    window: f64,
+    rate: f64,
+    /// Samples in the window.
+    want: usize,
+}
 
+impl AudioWindow {
+    fn around(t: f64, duration: f64, params: &ExtractParams) -> Result<Self, ExtractError> {
+        let window = params.audio_seconds;
+        if duration + 1e-3 < window {
+            return Err(ExtractError::TooShort(format!(
+                "{duration:.3} s is shorter than the {window} s audio window"
+            )));
+        }
+        let rate = f64::from(params.audio_rate);
+        Ok(Self {
+            begin: (t - window / 2.0).clamp(0.0, (duration - window).max(0.0)),
+            window,
+            rate,
+            want: (window * rate).round() as usize,
+        })
+    }
+
+    /// Whether samples from `first_time` on reach one sample past the window's end.
+    fn covered(&self, first_time: Option<f64>, n: usize) -> bool {
+        first_time.is_some_and(|f| n as f64 >= (self.begin + self.window - f) * self.rate + 1.0)
+    }
+}
+
+/// Decoded audio resampled to mono f32 at the configured rate, with the time of its first sample.
+struct MonoStream {
+    decoder: ffmpeg::decoder::Audio,
+    resampler: Option<ffmpeg::software::resampling::Context>,
+    decoded: frame::Audio,
+    time_base: Rational,
+    /// Container start, subtracted from timestamps.
+    start: f64,
+    out_rate: u32,
+    first_time: Option<f64>,
+    samples: Vec<f32>,
+}
+
+const MONO_F32: Sample = Sample::F32(sample::Type::Packed);
+
+impl MonoStream {
+    /// Resamples every frame the decoder has ready.
+    fn drain(&mut self) -> Result<(), ExtractError> {
+        while self.decoder.receive_frame(&mut self.decoded).is_ok() {
+            let decoded = &mut self.decoded;
+            if decoded.channel_layout().channels() == 0 {
+                decoded.set_channel_layout(ChannelLayout::default(i32::from(decoded.channels())));
+            }
+            if self.first_time.is_none() {
+                let pts = decoded
+                    .timestamp()
+                    .map(|p| seconds(p, self.time_base) - self.start)
+                    .unwrap_or(0.0);
+                self.first_time = Some(pts);
+            }
+            if self.resampler.is_none() {
+                self.resampler = Some(
+                    ffmpeg::software::resampling::Context::get(
+                        decoded.format(),
+                        decoded.channel_layout(),
+                        decoded.rate(),
+                        MONO_F32,
+                        ChannelLayout::MONO,
+                        self.out_rate,
+                    )
+                    .map_err(av)?,
+                );
+            }
+            if let Some(swr) = self.resampler.as_mut() {
+                let capacity = decoded.samples() * self.out_rate as usize
+                    / decoded.rate().max(1) as usize
+                    + 256;
+                let mut out = frame::Audio::new(MONO_F32, capacity, ChannelLayout::MONO);
+                swr.run(decoded, &mut out).map_err(av)?;
+                self.samples
+                    .extend_from_slice(&out.plane::<f32>(0)[..out.samples()]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the stream: the decoder's last frames and the resampler's delayed samples.
+    fn finish(&mut self) -> Result<(), ExtractError> {
+        let _ = self.decoder.send_eof();
+        self.drain()?;
+        if let Some(swr) = self.resampler.as_mut() {
+            for _ in 0..16 {
+                let mut out = frame::Audio::new(MONO_F32, 4096, ChannelLayout::MONO);
+                match swr.flush(&mut out) {
+                    Ok(_) if out.samples() > 0 => self
+                        .samples
+                        .extend_from_slice(&out.plane::<f32>(0)[..out.samples()]),
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes the audio stream of `path` until it covers `w`.
+fn decode_mono(path: &Path, w: &AudioWindow, out_rate: u32) -> Result<MonoStream, ExtractError> {
     let mut ictx = open(path)?;
     let start = start_seconds(&ictx);
-    let (index, tb, parameters) = {
+    let (index, time_base, parameters) = {
         let stream = ictx
             .streams()
             .best(media::Type::Audio)
@@ -185,109 +278,71 @@ fn decode_audio(
         .and_then(|c| c.decoder().audio())
         .map_err(av)?;
     // Seek a second early: audio frames are all keyframes, but some demuxers land after the target.
-    if begin > 1.0 {
-        let to = ((start + begin - 1.0) * f64::from(ffmpeg::ffi::AV_TIME_BASE)) as i64;
+    if w.begin > 1.0 {
+        let to = ((start + w.begin - 1.0) * f64::from(ffmpeg::ffi::AV_TIME_BASE)) as i64;
         if ictx.seek(to, ..to).is_ok() {
             decoder.flush();
         }
     }
-    let out_format = Sample::F32(sample::Type::Packed);
-    let mut resampler: Option<ffmpeg::software::resampling::Context> = None;
-    let mut first_time: Option<f64> = None;
-    let mut samples: Vec<f32> = Vec::new();
-    let mut decoded = frame::Audio::empty();
-    let enough = |first_time: Option<f64>, n: usize| {
-        first_time.is_some_and(|f| n as f64 >= (begin + window - f) * rate + 1.0)
+    let mut stream = MonoStream {
+        decoder,
+        resampler: None,
+        decoded: frame::Audio::empty(),
+        time_base,
+        start,
+        out_rate,
+        first_time: None,
+        samples: Vec::new(),
     };
-    let mut drain = |decoder: &mut ffmpeg::decoder::Audio,
-                     resampler: &mut Option<ffmpeg::software::resampling::Context>,
-                     first_time: &mut Option<f64>,
-                     samples: &mut Vec<f32>|
-     -> Result<(), ExtractError> {
-        while decoder.receive_frame(&mut decoded).is_ok() {
-            if decoded.channel_layout().channels() == 0 {
-                decoded.set_channel_layout(ChannelLayout::default(i32::from(decoded.channels())));
-            }
-            if first_time.is_none() {
-                let pts = decoded
-                    .timestamp()
-                    .map(|p| seconds(p, tb) - start)
-                    .unwrap_or(0.0);
-                *first_time = Some(pts);
-            }
-            if resampler.is_none() {
-                *resampler = Some(
-                    ffmpeg::software::resampling::Context::get(
-                        decoded.format(),
-                        decoded.channel_layout(),
-                        decoded.rate(),
-                        out_format,
-                        ChannelLayout::MONO,
-                        params.audio_rate,
-                    )
-                    .map_err(av)?,
-                );
-            }
-            if let Some(swr) = resampler.as_mut() {
-                let capacity = decoded.samples() * params.audio_rate as usize
-                    / decoded.rate().max(1) as usize
-                    + 256;
-                let mut out = frame::Audio::new(out_format, capacity, ChannelLayout::MONO);
-                swr.run(&decoded, &mut out).map_err(av)?;
-                samples.extend_from_slice(&out.plane::<f32>(0)[..out.samples()]);
-            }
-        }
-        Ok(())
-    };
-    for (stream, packet) in ictx.packets() {
-        if stream.index() != index {
+    for (s, packet) in ictx.packets() {
+        if s.index() != index || stream.decoder.send_packet(&packet).is_err() {
             continue;
         }
-        if decoder.send_packet(&packet).is_err() {
-            continue;
-        }
-        drain(&mut decoder, &mut resampler, &mut first_time, &mut samples)?;
-        if enough(first_time, samples.len()) {
-            break;
+        stream.drain()?;
+        if w.covered(stream.first_time, stream.samples.len()) {
+            return Ok(stream);
         }
     }
-    if !enough(first_time, samples.len()) {
-        let _ = decoder.send_eof();
-        drain(&mut decoder, &mut resampler, &mut first_time, &mut samples)?;
-        if let Some(swr) = resampler.as_mut() {
-            for _ in 0..16 {
-                let mut out = frame::Audio::new(out_format, 4096, ChannelLayout::MONO);
-                match swr.flush(&mut out) {
-                    Ok(_) if out.samples() > 0 => {
-                        samples.extend_from_slice(&out.plane::<f32>(0)[..out.samples()])
-                    }
-                    _ => break,
-                }
-            }
-        }
-    }
-    let first = first_time.ok_or(ExtractError::NoAudioFrames)?;
-    let offset = (begin - first) * rate;
-    let mut window_samples = Vec::with_capacity(want);
+    stream.finish()?;
+    Ok(stream)
+}
+
+/// The window's samples out of a decoded stream: silence before the stream's first sample (encoder priming),
+/// a few ms of silence allowed at the very end (codec padding), anything shorter refused.
+fn cut_window(stream: &MonoStream, w: &AudioWindow) -> Result<Vec<f32>, ExtractError> {
+    let samples = &stream.samples;
+    let first = stream.first_time.ok_or(ExtractError::NoAudioFrames)?;
+    let offset = (w.begin - first) * w.rate;
+    let mut window_samples = Vec::with_capacity(w.want);
     if offset < 0.0 {
-        // The stream starts after the window begins (encoder priming): pad the gap with silence.
-        let pad = ((-offset).round() as usize).min(want);
+        let pad = ((-offset).round() as usize).min(w.want);
         window_samples.resize(pad, 0.0);
     }
     let skip = offset.max(0.0).round() as usize;
     let available = samples.len().saturating_sub(skip);
-    let need = want - window_samples.len();
-    // Allow a few ms missing at the very end (codec padding), padded with silence.
-    let tolerance = (0.01 * rate) as usize;
+    let need = w.want - window_samples.len();
+    let tolerance = (0.01 * w.rate) as usize;
     if available + tolerance < need {
         return Err(ExtractError::TooShort(format!(
-            "audio ends {:.3} s into the {window} s window",
-            available as f64 / rate
+            "audio ends {:.3} s into the {} s window",
+            available as f64 / w.rate,
+            w.window
         )));
     }
     window_samples.extend_from_slice(
         &samples[skip.min(samples.len())..(skip + need.min(available)).min(samples.len())],
     );
-    window_samples.resize(want, 0.0);
+    window_samples.resize(w.want, 0.0);
     Ok(window_samples)
+}
+
+fn decode_audio(
+    path: &Path,
+    t: f64,
+    duration: f64,
+    params: &ExtractParams,
+) -> Result<Vec<f32>, ExtractError> {
+    let window = AudioWindow::around(t, duration, params)?;
+    let stream = decode_mono(path, &window, params.audio_rate)?;
+    cut_window(&stream, &window)
 }
