@@ -126,6 +126,9 @@ impl Default for CaptionsConfig {
     }
 }
 
+/// Section name in config errors.
+const S: &str = "captions";
+
 impl CaptionsConfig {
     /// The preset named by `preset`, if any.
     pub fn model_preset(&self) -> Option<&'static ModelPreset> {
@@ -162,7 +165,13 @@ impl CaptionsConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), InvalidValue> {
-        const S: &str = "captions";
+        self.validate_extraction()?;
+        self.validate_request()?;
+        self.validate_client()
+    }
+
+    /// What extraction writes: frame, audio window, JPEG, threads.
+    fn validate_extraction(&self) -> Result<(), InvalidValue> {
         ensure(
             (32..=2048).contains(&self.frame_size),
             S,
@@ -189,6 +198,14 @@ impl CaptionsConfig {
             "jpeg_quality",
             || format!("{} is outside 1..=100", self.jpeg_quality),
         )?;
+        ensure(self.extract_threads <= 1024, S, "extract_threads", || {
+            format!("{} is more than 1024", self.extract_threads)
+        })?;
+        Ok(())
+    }
+
+    /// What a request asks: endpoints, model preset, prompt, image size, generation settings.
+    fn validate_request(&self) -> Result<(), InvalidValue> {
         for e in &self.endpoints {
             ensure(
                 e.starts_with("http://") || e.starts_with("https://"),
@@ -244,6 +261,11 @@ impl CaptionsConfig {
                 )
             },
         )?;
+        Ok(())
+    }
+
+    /// How requests are sent: concurrency, retries, timeouts and back-off.
+    fn validate_client(&self) -> Result<(), InvalidValue> {
         ensure(
             (1..=4096).contains(&self.max_in_flight),
             S,
@@ -277,9 +299,6 @@ impl CaptionsConfig {
                 )
             },
         )?;
-        ensure(self.extract_threads <= 1024, S, "extract_threads", || {
-            format!("{} is more than 1024", self.extract_threads)
-        })?;
         ensure(
             self.backoff_ms <= self.backoff_max_ms,
             S,
