@@ -115,14 +115,8 @@ pub fn run(
     tracing::info!("embed: running ({reason})");
 
     let rows = read_captions(&captions)?;
-    let ok: Vec<&CaptionRow> = rows.iter().filter(|r| r.status == "ok").collect();
+    let ok = usable_rows(&rows);
     let skipped_not_ok = rows.len() - ok.len();
-    if skipped_not_ok > 0 {
-        tracing::warn!("embed: {skipped_not_ok} caption rows are not `ok` and are left out");
-    }
-    if ok.is_empty() {
-        tracing::warn!("embed: the captions table has no `ok` rows; writing empty outputs");
-    }
     let texts = distinct_texts(&ok);
 
     let spec = encoder_spec(cfg, model_dir);
@@ -132,30 +126,12 @@ pub fn run(
     let mut cache = files.load()?;
     let embedded = embed_missing(&encoder, &files, &mut cache, &texts, cfg)?;
 
-    let vector = |text: &str| -> Result<Vec<f32>> {
-        cache
-            .get(text)
-            .cloned()
-            .with_context(|| format!("no embedding for caption {text:?}"))
-    };
-    let embeddings_path = embed_dir.join("embeddings.parquet");
-    let in_use: Vec<(String, Vec<f32>)> = texts
-        .iter()
-        .map(|t| Ok((t.clone(), vector(t)?)))
-        .collect::<Result<_>>()?;
-    write_rows(
-        &embeddings_path,
-        encoder.fingerprint(),
-        in_use.iter().map(|(t, v)| (t.as_str(), v.as_slice())),
-    )?;
-    let sample_texts = sample_texts(&ok, vector)?;
-    let sample_text_path = embed_dir.join("sample_text.parquet");
-    write_sample_texts(&sample_text_path, &sample_texts)?;
+    let outputs = write_vectors(&embed_dir, encoder.fingerprint(), &cache, &texts, &ok)?;
 
     let summary = Summary {
         up_to_date: false,
         reason,
-        samples: sample_texts.len(),
+        samples: outputs.samples,
         skipped_not_ok,
         distinct_texts: texts.len(),
         cached: texts.len() - embedded.count,
@@ -171,10 +147,66 @@ pub fn run(
         &lock_path,
         config_hash,
         &deps,
-        &[&embeddings_path, &sample_text_path],
+        &[&outputs.embeddings, &outputs.sample_text],
         &summary,
     )?;
     Ok(summary)
+}
+
+/// The caption rows with status `ok`; the others are counted and left out.
+fn usable_rows(rows: &[CaptionRow]) -> Vec<&CaptionRow> {
+    let ok: Vec<&CaptionRow> = rows.iter().filter(|r| r.status == "ok").collect();
+    let left_out = rows.len() - ok.len();
+    if left_out > 0 {
+        tracing::warn!("embed: {left_out} caption rows are not `ok` and are left out");
+    }
+    if ok.is_empty() {
+        tracing::warn!("embed: the captions table has no `ok` rows; writing empty outputs");
+    }
+    ok
+}
+
+/// What the stage writes.
+struct Outputs {
+    /// `embeddings.parquet`: one vector per distinct caption text in use.
+    embeddings: PathBuf,
+    /// `sample_text.parquet`: each sample's foreground and background vectors, for stage three.
+    sample_text: PathBuf,
+    samples: usize,
+}
+
+/// Writes the vectors of the texts in use and each sample's vectors.
+fn write_vectors(
+    embed_dir: &Path,
+    fingerprint: &str,
+    cache: &EmbeddingCache,
+    texts: &[String],
+    ok: &[&CaptionRow],
+) -> Result<Outputs> {
+    let vector = |text: &str| -> Result<Vec<f32>> {
+        cache
+            .get(text)
+            .cloned()
+            .with_context(|| format!("no embedding for caption {text:?}"))
+    };
+    let embeddings = embed_dir.join("embeddings.parquet");
+    let in_use: Vec<(String, Vec<f32>)> = texts
+        .iter()
+        .map(|t| Ok((t.clone(), vector(t)?)))
+        .collect::<Result<_>>()?;
+    write_rows(
+        &embeddings,
+        fingerprint,
+        in_use.iter().map(|(t, v)| (t.as_str(), v.as_slice())),
+    )?;
+    let rows = sample_texts(ok, vector)?;
+    let sample_text = embed_dir.join("sample_text.parquet");
+    write_sample_texts(&sample_text, &rows)?;
+    Ok(Outputs {
+        embeddings,
+        sample_text,
+        samples: rows.len(),
+    })
 }
 
 /// The captions table, once it and the encoder folder exist; errors name the command that makes them.
