@@ -101,6 +101,30 @@ impl StageLock {
 }
 
 impl StageLock {
+    /// The lock of a stage that just finished: `outs` made from the dependencies `deps` under `config_hash`, with
+    /// the counts it reports.
+    pub fn finished(
+        stage: &str,
+        config_hash: String,
+        deps: Vec<FileDigest>,
+        outs: &[&Path],
+        counts: &[(&str, usize)],
+    ) -> Result<Self> {
+        Ok(Self {
+            schema: LOCK_SCHEMA,
+            stage: stage.to_string(),
+            oassl_version: env!("CARGO_PKG_VERSION").into(),
+            config_hash,
+            deps,
+            outs: digests(outs)?,
+            counts: counts
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v as u64))
+                .collect(),
+            finished_at: now_stamp(),
+        })
+    }
+
     /// Whether `path` is one of the outputs this lock records, with the same content. Outputs are matched by
     /// file name so a data folder that moved (or a config read from another working directory) still matches.
     pub fn vouches_for(&self, path: &Path) -> Result<bool> {
@@ -124,6 +148,11 @@ pub fn check(lock_path: &Path, config_hash: &str, deps: &[PathBuf]) -> Result<St
         None => Ok(Staleness::NeverRun),
         Some(lock) => lock.staleness(config_hash, deps),
     }
+}
+
+/// The digests of `paths`, in order.
+pub fn digests<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<FileDigest>> {
+    paths.iter().map(|p| FileDigest::of(p.as_ref())).collect()
 }
 
 /// Seconds since the Unix epoch, as text, for the informational `finished_at`.

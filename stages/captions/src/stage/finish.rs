@@ -1,13 +1,12 @@
 //! The last phase: one table row per selected sample, in manifest order, the table written, and for a whole
 //! run the stage lock that lets the next run skip.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use anyhow::Result;
 
-use oassl_pipeline::fingerprint::FileDigest;
 use oassl_pipeline::manifest::ManifestRow;
-use oassl_pipeline::stage_lock::{self, StageLock, LOCK_SCHEMA};
+use oassl_pipeline::stage_lock::{self, StageLock};
 use oassl_pipeline::Layout;
 
 use super::plan::Plan;
@@ -108,30 +107,19 @@ pub(super) fn write(
     if opts.shard.count > 1 {
         return Ok(());
     }
-    let counts: BTreeMap<String, u64> = [
-        ("samples", summary.samples),
-        ("ok", summary.ok),
-        ("invalid", summary.invalid),
-        ("failed", summary.failed),
-        ("cached", summary.cached),
-        ("requested", summary.requested),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v as u64))
-    .collect();
-    let lock = StageLock {
-        schema: LOCK_SCHEMA,
-        stage: "captions".into(),
-        oassl_version: env!("CARGO_PKG_VERSION").into(),
-        config_hash: plan.cfg_hash.clone(),
-        deps: plan
-            .deps
-            .iter()
-            .map(|d| FileDigest::of(d))
-            .collect::<Result<_>>()?,
-        outs: vec![FileDigest::of(&table)?],
-        counts,
-        finished_at: stage_lock::now_stamp(),
-    };
+    let lock = StageLock::finished(
+        "captions",
+        plan.cfg_hash.clone(),
+        stage_lock::digests(&plan.deps)?,
+        &[&table],
+        &[
+            ("samples", summary.samples),
+            ("ok", summary.ok),
+            ("invalid", summary.invalid),
+            ("failed", summary.failed),
+            ("cached", summary.cached),
+            ("requested", summary.requested),
+        ],
+    )?;
     lock.write(&layout.stage_lock("captions"))
 }

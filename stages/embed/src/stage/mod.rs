@@ -12,7 +12,6 @@
 
 pub mod cache;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,8 +19,8 @@ use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
 use oassl_pipeline::config::{resolve_device, Accelerator, EmbedConfig};
-use oassl_pipeline::fingerprint::{hash_json, FileDigest};
-use oassl_pipeline::stage_lock::{self, StageLock, Staleness, LOCK_SCHEMA};
+use oassl_pipeline::fingerprint::hash_json;
+use oassl_pipeline::stage_lock::{self, StageLock, Staleness};
 use oassl_pipeline::tables::{read_captions, write_sample_texts, CaptionRow, SampleText};
 use oassl_pipeline::Layout;
 
@@ -330,26 +329,17 @@ fn write_lock(
     outs: &[&Path],
     summary: &Summary,
 ) -> Result<()> {
-    let mut counts = BTreeMap::new();
-    counts.insert("samples".to_string(), summary.samples as u64);
-    counts.insert("embedded".to_string(), summary.embedded as u64);
-    counts.insert("cached".to_string(), summary.cached as u64);
-    counts.insert("truncated".to_string(), summary.truncated as u64);
-    let lock = StageLock {
-        schema: LOCK_SCHEMA,
-        stage: "embed".into(),
-        oassl_version: env!("CARGO_PKG_VERSION").into(),
+    let lock = StageLock::finished(
+        "embed",
         config_hash,
-        deps: deps
-            .iter()
-            .map(|p| FileDigest::of(p))
-            .collect::<Result<_>>()?,
-        outs: outs
-            .iter()
-            .map(|p| FileDigest::of(p))
-            .collect::<Result<_>>()?,
-        counts,
-        finished_at: stage_lock::now_stamp(),
-    };
+        stage_lock::digests(deps)?,
+        outs,
+        &[
+            ("samples", summary.samples),
+            ("embedded", summary.embedded),
+            ("cached", summary.cached),
+            ("truncated", summary.truncated),
+        ],
+    )?;
     lock.write(lock_path)
 }

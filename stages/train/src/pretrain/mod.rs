@@ -11,7 +11,6 @@ pub mod classifier;
 pub mod frame_bank;
 pub mod overlap;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -23,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 use oassl_pipeline::config::PretrainConfig;
-use oassl_pipeline::fingerprint::{hash_json, FileDigest};
-use oassl_pipeline::stage_lock::{self, StageLock, Staleness, LOCK_SCHEMA};
+use oassl_pipeline::fingerprint::hash_json;
+use oassl_pipeline::stage_lock::{self, StageLock, Staleness};
 use oassl_pipeline::{Layout, SampleId};
 
 use crate::stage::adam::{Adam, AdamParams};
@@ -149,23 +148,13 @@ pub fn run(cfg: &PretrainConfig, layout: &Layout, force: bool) -> Result<Pretrai
         weights: weights.clone(),
     };
     oassl_pipeline::atomic::write_json(&report, &summary)?;
-    let digests: Vec<FileDigest> = deps
-        .iter()
-        .map(|p| FileDigest::of(p))
-        .collect::<Result<_>>()?;
-    let mut counts = BTreeMap::new();
-    counts.insert("frames".to_string(), frames.len() as u64);
-    counts.insert("steps".to_string(), losses.len() as u64);
-    StageLock {
-        schema: LOCK_SCHEMA,
-        stage: "pretrain".into(),
-        oassl_version: env!("CARGO_PKG_VERSION").into(),
+    StageLock::finished(
+        "pretrain",
         config_hash,
-        deps: digests,
-        outs: vec![FileDigest::of(&weights)?, FileDigest::of(&report)?],
-        counts,
-        finished_at: stage_lock::now_stamp(),
-    }
+        stage_lock::digests(&deps)?,
+        &[&weights, &report],
+        &[("frames", frames.len()), ("steps", losses.len())],
+    )?
     .write(&lock_path)?;
     Ok(summary)
 }

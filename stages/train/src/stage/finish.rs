@@ -1,13 +1,10 @@
 //! The last phase of a finished run: the final checkpoint, the step log and loss curve, the weights and their
 //! description, and, last, the stage lock that vouches for them (a crash before it leaves a run that resumes).
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context, Result};
 
 use oassl_pipeline::config::TrainConfig;
-use oassl_pipeline::fingerprint::FileDigest;
-use oassl_pipeline::stage_lock::{self, StageLock, LOCK_SCHEMA};
+use oassl_pipeline::stage_lock::StageLock;
 
 use super::plan::RunPlan;
 use super::session::Session;
@@ -47,22 +44,16 @@ pub(super) fn finish(
         final_loss,
     };
     oassl_pipeline::atomic::write_json(&files.meta(), &meta)?;
-    let mut counts = BTreeMap::new();
-    counts.insert("samples".to_string(), plan.steps.clips as u64);
-    counts.insert("skipped".to_string(), plan.set.skipped.len() as u64);
-    counts.insert("steps".to_string(), step as u64);
-    let lock = StageLock {
-        schema: LOCK_SCHEMA,
-        stage: "train".into(),
-        oassl_version: env!("CARGO_PKG_VERSION").into(),
-        config_hash: plan.config_hash.clone(),
-        deps: plan.digests.clone(),
-        outs: vec![
-            FileDigest::of(&files.model())?,
-            FileDigest::of(&files.meta())?,
+    let lock = StageLock::finished(
+        "train",
+        plan.config_hash.clone(),
+        plan.digests.clone(),
+        &[&files.model(), &files.meta()],
+        &[
+            ("samples", plan.steps.clips),
+            ("skipped", plan.set.skipped.len()),
+            ("steps", step),
         ],
-        counts,
-        finished_at: stage_lock::now_stamp(),
-    };
+    )?;
     lock.write(&files.lock())
 }
