@@ -11,7 +11,7 @@ pub mod classifier;
 pub mod frame_bank;
 pub mod overlap;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -87,13 +87,7 @@ pub fn run(cfg: &PretrainConfig, layout: &Layout, force: bool) -> Result<Pretrai
     let lock_path = layout.stage_lock("pretrain");
     let staleness = stage_lock::check(&lock_path, &config_hash, &deps)?;
     if staleness == Staleness::UpToDate && !force {
-        let text = std::fs::read(&report)
-            .with_context(|| format!("reading {} (rerun with --force)", report.display()))?;
-        let mut summary: PretrainSummary = serde_json::from_slice(&text)
-            .with_context(|| format!("parsing {} (rerun with --force)", report.display()))?;
-        summary.up_to_date = true;
-        summary.reason = staleness.to_string();
-        return Ok(summary);
+        return previous_summary(&report);
     }
     let reason = if force {
         "forced".to_string()
@@ -105,16 +99,7 @@ pub fn run(cfg: &PretrainConfig, layout: &Layout, force: bool) -> Result<Pretrai
     let targets = multi_hot(&frames, &classes);
     let resize = (f64::from(cfg.image_size) * 246.0 / 224.0).round() as u32;
     let bank = FrameBank::decode(&paths, resize)?;
-    let (train_idx, held_idx) = split_held_out(frames.len(), cfg.held_out, cfg.seed);
-    if train_idx.len() < cfg.batch_size {
-        bail!(
-            "[pretrain] batch_size = {} but only {} pretraining frames are left after holding out {}: raise \
-             [synth] pretrain or lower batch_size",
-            cfg.batch_size,
-            train_idx.len(),
-            held_idx.len()
-        );
-    }
+    let (train_idx, held_idx) = held_out_split(cfg, frames.len())?;
 
     let device = settings::device(&cfg.device, "pretrain")?;
     if cfg.torch_threads > 0 {
@@ -157,6 +142,32 @@ pub fn run(cfg: &PretrainConfig, layout: &Layout, force: bool) -> Result<Pretrai
     )?
     .write(&lock_path)?;
     Ok(summary)
+}
+
+/// The summary of the run that made the current weights, marked up to date.
+fn previous_summary(report: &Path) -> Result<PretrainSummary> {
+    let text = std::fs::read(report)
+        .with_context(|| format!("reading {} (rerun with --force)", report.display()))?;
+    let mut summary: PretrainSummary = serde_json::from_slice(&text)
+        .with_context(|| format!("parsing {} (rerun with --force)", report.display()))?;
+    summary.up_to_date = true;
+    summary.reason = Staleness::UpToDate.to_string();
+    Ok(summary)
+}
+
+/// Training and held-out frame indices; too few training frames for one batch is refused.
+fn held_out_split(cfg: &PretrainConfig, frames: usize) -> Result<(Vec<usize>, Vec<usize>)> {
+    let (train_idx, held_idx) = split_held_out(frames, cfg.held_out, cfg.seed);
+    if train_idx.len() < cfg.batch_size {
+        bail!(
+            "[pretrain] batch_size = {} but only {} pretraining frames are left after holding out {}: raise \
+             [synth] pretrain or lower batch_size",
+            cfg.batch_size,
+            train_idx.len(),
+            held_idx.len()
+        );
+    }
+    Ok((train_idx, held_idx))
 }
 
 /// Reads `dataset/pretrain/labels.csv` (`id,classes`, `|`-separated); errors name the file and line.
