@@ -45,7 +45,7 @@ pub fn relative_src(from: &Path, file: &Path) -> Option<String> {
     }
     let (from, to) = (parts(from), parts(file));
     let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    if from[common..].iter().any(|c| *c == Component::ParentDir) {
+    if from[common..].contains(&Component::ParentDir) {
         return None;
     }
     let mut rel = PathBuf::new();

@@ -47,9 +47,9 @@ impl TextStyle {
         GLYPH_HEIGHT * self.scale
     }
 
-    /// Distance between the tops of two lines (two blank cells between them).
+    /// Distance between the tops of two lines (one blank cell under the descenders).
     pub fn line_height(&self) -> u32 {
-        (GLYPH_HEIGHT + 2) * self.scale
+        (GLYPH_HEIGHT + 1) * self.scale
     }
 
     /// `text` cut to at most `chars` characters, the last two replaced by `..` when cut.
@@ -123,7 +123,10 @@ mod tests {
     fn a_drawn_string_inks_exactly_its_glyph_cells() {
         let (text, scale) = ("Hi 7", 3);
         let img = drawn(text, scale);
-        assert_eq!(img.dimensions(), ((4 * ADVANCE - 1) * 3 + 4, 7 * 3 + 4));
+        assert_eq!(
+            img.dimensions(),
+            ((4 * ADVANCE - 1) * 3 + 4, GLYPH_HEIGHT * 3 + 4)
+        );
         for (x, y, px) in img.enumerate_pixels() {
             let (cx, cy) = ((x as i64 - 2).div_euclid(3), (y as i64 - 2).div_euclid(3));
             let expected = cx >= 0 && cy >= 0 && {

@@ -109,7 +109,8 @@ fn label_lines(label: &RowLabel) -> [Vec<(String, [u8; 3])>; 3] {
         classes.push(("(no source)".into(), TEXT));
     }
     let ciou = match label.ciou {
-        Some(c) => format!("cIoU {c:.3}"),
+        // `+ 0.0` turns a -0 (a mean of zeros may be one) into 0, which prints without a sign.
+        Some(c) => format!("cIoU {:.3}", c.max(0.0) + 0.0),
         None => "cIoU -".into(),
     };
     [vec![(label.id.clone(), TEXT)], classes, vec![(ciou, TEXT)]]

@@ -1,9 +1,10 @@
 //! The loss-curve picture `<data>/train/loss_curve.png`: one chart of every loss term against the step.
 //!
 //! x = step, y = loss, on axes with round tick values, tick labels and titles; one line per term named in the
-//! legend on the right by its `steps.csv` column (total, lvs, osc, oca, ori, each in its own colour). The faint
-//! line of a term is its value at each step, the strong one its running mean over `max(1, steps / 50)` steps.
-//! Terms that stay 0 (not part of the method) are left out. All text is drawn with `oassl_picture`'s bitmap font.
+//! legend on the right by its `steps.csv` column (total, lvs, osc, oca, ori, each in its own colour). The strong
+//! line of a term is its running mean over `max(1, steps / 50)` steps and, from 100 steps on, a faint line under it
+//! its value at each step (both named at the legend's foot). Terms that stay 0 (not part of the method) are left
+//! out. All text is drawn with `oassl_picture`'s bitmap font.
 
 use std::path::Path;
 
@@ -78,16 +79,30 @@ fn series(rows: &[StepRow]) -> Vec<Series> {
         .collect()
 }
 
-fn notes(window: usize) -> [String; 2] {
-    [
-        "faint: each step".to_string(),
-        format!("strong: mean of {window}"),
-    ]
+/// Grey of the legend's line-kind swatches.
+const GREY: [u8; 3] = [110, 110, 110];
+
+/// The faint colour of a term's per-step line.
+fn faint(colour: [u8; 3]) -> [u8; 3] {
+    colour.map(|c| ((u16::from(c) + 2 * 255) / 3) as u8)
+}
+
+/// Legend entries: each term, then (when lines are smoothed) what the faint and the strong lines are; each as
+/// name, swatch colour and swatch thickness.
+fn legend(series: &[Series], window: usize) -> Vec<(String, [u8; 3], u32)> {
+    let mut entries: Vec<(String, [u8; 3], u32)> = series
+        .iter()
+        .map(|s| (s.name.to_string(), s.colour, 3))
+        .collect();
+    if window > 1 {
+        entries.push(("each step".into(), faint(GREY), 1));
+        entries.push((format!("mean of {window}"), GREY, 3));
+    }
+    entries
 }
 
 fn layout(rows: &[StepRow], series: &[Series]) -> Layout {
     let style = TextStyle::new(SCALE, INK);
-    let small = TextStyle::new(1, INK);
     let window = (rows.len() / 50).max(1);
     let steps = rows.iter().map(|r| r.step as f64);
     let x = Axis::covering(
@@ -106,10 +121,9 @@ fn layout(rows: &[StepRow], series: &[Series]) -> Layout {
         6,
         false,
     );
-    let legend_width = series
+    let legend_width = legend(series, window)
         .iter()
-        .map(|s| style.width(s.name) + 12 * SCALE)
-        .chain(notes(window).iter().map(|n| small.width(n)))
+        .map(|(name, _, _)| style.width(name) + 11 * SCALE)
         .max()
         .unwrap_or(0);
     let left = PAD + Chart::left_margin(&y, style);
@@ -177,40 +191,38 @@ pub fn render(rows: &[StepRow]) -> RgbImage {
         }
     };
     // Every faint line first, so no strong line is hidden under another term's raw values.
-    for s in &series {
-        let faint = s.colour.map(|c| ((u16::from(c) + 2 * 255) / 3) as u8);
-        polyline(&mut img, &points(&s.values), 1, faint);
+    if window > 1 {
+        for s in &series {
+            polyline(&mut img, &points(&s.values), 1, faint(s.colour));
+        }
     }
     for s in &series {
         let smooth = running_mean(&s.values, window);
         polyline(&mut img, &points(&smooth), 2, s.colour);
     }
-    // Legend: a swatch of the strong line, then the term's name.
+    // Legend: a swatch of the line, then its name; the line kinds after a blank line.
     let mut y = i64::from(chart.top);
-    for s in &series {
-        let mid = y + i64::from(style.height() / 2);
+    for (i, (name, colour, thickness)) in legend(&series, window).iter().enumerate() {
+        if i == series.len() {
+            y += i64::from(style.line_height());
+        }
+        let mid = y + i64::from(style.height() / 2) - 1;
         fill_rect(
             &mut img,
             i64::from(legend_left),
-            mid - 1,
+            mid - i64::from(thickness / 2),
             8 * SCALE,
-            3,
-            Rgb(s.colour),
+            *thickness,
+            Rgb(*colour),
         );
         draw_text(
             &mut img,
             i64::from(legend_left + 11 * SCALE),
             y,
-            s.name,
+            name,
             style,
         );
         y += i64::from(style.line_height() + SCALE);
-    }
-    let small = TextStyle::new(1, [90, 90, 90]);
-    y += i64::from(style.line_height());
-    for note in notes(window) {
-        draw_text(&mut img, i64::from(legend_left), y, &note, small);
-        y += i64::from(small.line_height());
     }
     img
 }
@@ -284,6 +296,10 @@ mod tests {
         assert!(!near(&img, (chart.px(80.0), chart.py(3.0)), osc));
         // Unused terms are neither drawn nor in the legend.
         assert!(img.pixels().all(|p| p.0 != oca && p.0 != ori));
+        // Under the strong lines, the faint per-step ones; the legend ends with the two kinds of line.
+        assert!(img.pixels().any(|p| p.0 == faint(lvs)));
+        let names: Vec<String> = legend(&series(&rows), 2).into_iter().map(|e| e.0).collect();
+        assert_eq!(names, ["total", "lvs", "osc", "each step", "mean of 2"]);
     }
 
     #[test]
@@ -293,6 +309,9 @@ mod tests {
         let names: Vec<&str> = series.iter().map(|s| s.name).collect();
         assert_eq!(names, ["total", "lvs", "osc"]);
         let img = render(&rows);
+        // 30 steps are not smoothed: one line per term, no line kinds in the legend.
+        assert_eq!(legend(&series, 1).len(), 3);
+        assert!(img.pixels().all(|p| p.0 != faint(TERMS[1].2)));
         let left = layout(&rows, &series).legend_left + 11 * SCALE;
         let top = layout(&rows, &series).chart.top;
         let style = TextStyle::new(SCALE, INK);
