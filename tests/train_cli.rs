@@ -7,6 +7,8 @@ use oassl_pipeline::manifest::Manifest;
 use oassl_pipeline::tables::{write_sample_texts, SampleText};
 
 use crate::common::{assert_ok, Workspace};
+use oassl_train::evaluation::gallery;
+use oassl_train::stage::loss_curve;
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -189,10 +191,46 @@ fn tiny_run_trains_reports_up_to_date_and_evaluates() {
     }
     let table = std::fs::read_to_string(ws.data().join("eval/results.md")).unwrap();
     assert!(table.contains("| frame-wise cIoU@0.3 |"), "{table}");
+    pictures_and_page_show_the_run(&ws, &metrics);
     eval_refuses_a_model_its_lock_does_not_record(&ws);
     localize_uses_the_trained_model(&ws);
     report_compares_runs(&ws);
     cost_measures_each_phase(&ws);
+}
+
+/// `eval/index.html` shows the table and both pictures; the pictures decode at the size their layout gives.
+fn pictures_and_page_show_the_run(ws: &Workspace, metrics: &serde_json::Value) {
+    let page = std::fs::read_to_string(ws.data().join("eval/index.html")).unwrap();
+    let protocol = format!(
+        "Protocol <code>{}</code>",
+        metrics["protocol"].as_str().unwrap()
+    );
+    for needle in [
+        "<img src=\"gallery.png\"",
+        "<img src=\"../train/loss_curve.png\"",
+        "<th>frame-wise cIoU@0.3</th>",
+        "<td>test_duet</td><td>model</td>",
+        "<td>test_single</td><td>centre prior</td>",
+        &protocol,
+    ] {
+        assert!(page.contains(needle), "{needle}: {page}");
+    }
+    let curve = image::open(ws.data().join("train/loss_curve.png")).unwrap();
+    assert_eq!(
+        (curve.width(), curve.height()),
+        (loss_curve::WIDTH, loss_curve::HEIGHT)
+    );
+    // Two samples per split, all among the best four: four rows of 64-pixel tiles (64 × 64 frames), then the
+    // colour bar; each row labelled left of at least two tiles.
+    let gallery = image::open(ws.data().join("eval/gallery.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(gallery.height(), 4 * 66 + gallery::colour_bar_band(64));
+    assert!(gallery.width() > 100 + 2 * 66, "{}", gallery.width());
+    let text = gallery.pixels().filter(|p| p.0 == [235, 235, 235]).count();
+    assert!(text > 4 * 100, "{text} text pixels");
+    let colours: std::collections::BTreeSet<[u8; 3]> = gallery.pixels().map(|p| p.0).collect();
+    assert!(colours.len() > 50, "{} colours", colours.len());
 }
 
 /// A model file changed after training finished (a crash between renames, a retrain in progress) is refused by

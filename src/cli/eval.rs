@@ -14,12 +14,13 @@ pub fn run(config: &Path, _args: EvalArgs) -> Result<ExitCode> {
     let s = oassl_train::evaluation::run(&loaded.eval(), &layout)?;
     print!("{}", s.markdown);
     println!(
-        "eval: {:.1} images/s on {}; metrics {}, table {}, gallery {}",
+        "eval: {:.1} images/s on {}; metrics {}, table {}, gallery {}, page {}",
         s.report.images_per_s,
         s.report.device,
         s.metrics.display(),
         s.table.display(),
-        s.gallery.display()
+        s.gallery.display(),
+        s.page.display()
     );
     Ok(ExitCode::SUCCESS)
 }

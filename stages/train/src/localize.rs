@@ -213,6 +213,7 @@ fn write_clip(
         maps,
         boxes: Vec::new(),
         kind: RowKind::Unscored,
+        label: None,
     };
     let img = gallery::render(&[row], opts.tile);
     oassl_pipeline::atomic::write_with(&picture, |w| {

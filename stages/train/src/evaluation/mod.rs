@@ -18,8 +18,9 @@
 //! [`NO_DISTRACTOR`]: the same per-sample scores, aggregated over each subset.
 //!
 //! Writes under `eval/` (each file atomically): `metrics.json` ([`EvalReport`]), `results.md` (the table),
-//! `gallery.png` (see [`gallery`]) and `maps.safetensors` (the predicted maps, one `[K, h, w]` tensor per sample,
-//! readable by `oassl score-maps`).
+//! `gallery.png` (see [`gallery`]), `maps.safetensors` (the predicted maps, one `[K, h, w]` tensor per sample,
+//! readable by `oassl score-maps`) and `index.html`, one page with the table, the gallery and the training loss
+//! curve (see `oassl_picture::page`).
 
 pub mod gallery;
 pub mod split_truth;
@@ -41,6 +42,7 @@ use oassl_eval::{
     MissingMaps, MultiSourceScoring, MultiSourceSelection, Protocol, SampleScore, ScoreOptions,
     ScoreReport,
 };
+use oassl_picture::page::{self, Figure};
 use oassl_pipeline::config::EvalConfig;
 use oassl_pipeline::{Layout, SampleId};
 
@@ -48,7 +50,7 @@ use crate::data::batch::{eval_tensors, load_eval_item};
 use crate::data::frames::read_frame;
 use crate::stage::settings;
 use crate::stage::{ModelMeta, TrainFiles};
-use gallery::{GalleryRow, RowKind};
+use gallery::{GalleryRow, RowKind, RowLabel};
 use split_truth::SplitTruth;
 pub use trained_model::TrainedModel;
 
@@ -198,6 +200,8 @@ pub struct EvalSummary {
     pub table: PathBuf,
     /// `eval/gallery.png`.
     pub gallery: PathBuf,
+    /// `eval/index.html`.
+    pub page: PathBuf,
     /// The markdown table.
     pub markdown: String,
 }
@@ -350,11 +354,35 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
         Ok(())
     })?;
     write_maps(&dir.join("maps.safetensors"), &all_maps)?;
+    let page_path = dir.join("index.html");
+    let curve = TrainFiles::new(layout).curve();
+    let figures = [
+        Figure {
+            heading: "Gallery".into(),
+            src: "gallery.png".into(),
+            caption: "Per split, the best samples by mean cIoU (green edge) then the worst (red edge): the frame \
+                      with its ground-truth boxes, then each predicted map over it, each map scaled to its own \
+                      min..max (colour bar: low to high)."
+                .into(),
+        },
+        Figure {
+            heading: "Training loss".into(),
+            src: page::relative_src(&dir, &curve).unwrap_or_else(|| curve.display().to_string()),
+            caption: format!("`{}`: each loss term by step.", curve.display()),
+        },
+    ];
+    let title = format!(
+        "oassl eval: protocol {}, {} model at step {}",
+        report.protocol, report.meta.method, report.meta.step
+    );
+    let html = page::results_page(&title, &markdown, &figures);
+    oassl_pipeline::atomic::write_bytes(&page_path, html.as_bytes())?;
     Ok(EvalSummary {
         report,
         metrics,
         table: table_path,
         gallery: gallery_path,
+        page: page_path,
         markdown,
     })
 }
@@ -539,6 +567,7 @@ fn pick_gallery(
             (mean, i)
         })
         .collect();
+    let ciou: BTreeMap<usize, f64> = scored.iter().map(|&(mean, i)| (i, mean)).collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let best: Vec<usize> = scored.iter().take(cfg.gallery_best).map(|s| s.1).collect();
     let worst: Vec<usize> = scored
@@ -558,6 +587,11 @@ fn pick_gallery(
                 maps: maps.get(&ann.id).cloned().unwrap_or_default(),
                 boxes: mosaic_boxes(ann),
                 kind,
+                label: Some(RowLabel {
+                    id: ann.id.clone(),
+                    classes: ann.sources.iter().map(|s| s.class.clone()).collect(),
+                    ciou: ciou.get(&i).copied(),
+                }),
             });
         }
     }
