@@ -2,7 +2,7 @@
 """PyTorch reference for `oassl cost --phases train:lvs`: the same network, objective, optimizer and input
 shapes in eager `torch.nn`, timed the same way (untimed warm-up, then the mean of timed steps).
 
-Matches stages/train/src/cost.rs (random inputs, random init), stages/train/src/model/resnet.rs and oassl.rs
+Matches stages/cost/src/lib.rs (random inputs, random init), stages/train/src/model/resnet.rs and oassl.rs
 (two ResNet-18 trunks up to layer4: visual 3-channel with layer4 stride 1 at output stride 16, audio 1-channel;
 Kaiming fan-out convolutions, BatchNorm weights N(1, 0.02); L2-normalised features; the audio map max-pooled;
 a Linear D->512 caption projection), stages/train/src/loss/l_lvs.rs and trimap.rs (the trimap contrastive

@@ -7,7 +7,7 @@ use oassl_pipeline::manifest::Manifest;
 use oassl_pipeline::tables::{write_sample_texts, SampleText};
 
 use crate::common::{assert_ok, Workspace};
-use oassl_train::evaluation::gallery;
+use oassl_evaluate::gallery;
 use oassl_train::stage::loss_curve;
 
 fn stderr(o: &std::process::Output) -> String {

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use oassl_captions::journal::{load_index, CaptionStatus};
-use oassl_train::cost::{markdown, measure, CostRow, CostSettings, Phase, Precision};
+use oassl_cost::{markdown, measure, CostRow, CostSettings, Phase, Precision};
 use oassl_train::stage::settings;
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ pub struct EvalArgs {}
 
 pub fn run(config: &Path, _args: EvalArgs) -> Result<ExitCode> {
     let (loaded, layout) = super::load(config)?;
-    let s = oassl_train::evaluation::run(&loaded.eval(), &layout)?;
+    let s = oassl_evaluate::run::run(&loaded.eval(), &layout)?;
     print!("{}", s.markdown);
     println!(
         "eval: {:.1} images/s on {}; metrics {}, table {}, gallery {}, page {}",

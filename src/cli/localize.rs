@@ -8,10 +8,10 @@ use clap::Args;
 use rayon::prelude::*;
 
 use oassl_captions::extraction::ExtractParams;
+use oassl_evaluate::localize::{localize, Clip, LocalizeOptions};
+use oassl_evaluate::TrainedModel;
 use oassl_train::data::audio_clip::read_wav;
 use oassl_train::data::frames::read_frame;
-use oassl_train::evaluation::TrainedModel;
-use oassl_train::localize::{localize, Clip, LocalizeOptions};
 use oassl_train::stage::{settings, TrainFiles};
 
 #[derive(Debug, Args)]

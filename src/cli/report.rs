@@ -9,7 +9,7 @@ use clap::Args;
 
 use oassl_embed::stage::{run as embed_stage, RunOptions};
 use oassl_pipeline::config::{EmbedConfig, LoadedConfig, Method, TrainConfig};
-use oassl_train::report::{self, ReportRun, RunGroup};
+use oassl_report::{self as report, ReportRun, RunGroup};
 use oassl_train::stage::TrainOptions;
 
 #[derive(Debug, Args)]

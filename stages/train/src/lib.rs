@@ -13,7 +13,9 @@
 //!   [`loss::LossConfig`].
 //! - [`data`]: frames, spectrograms and text vectors of the training clips, batched by rayon workers.
 //! - [`stage`]: `oassl train`, the resumable training loop (Adam, checkpoints, step log, loss curve).
-//! - [`evaluation`]: `oassl eval`, the model on the test splits scored with `oassl_eval`, plus a gallery.
+//!
+//! Evaluating a trained model (`oassl eval`, `oassl localize`) is `oassl_evaluate`'s job, the method comparison
+//! (`oassl report`) `oassl_report`'s and the cost table (`oassl cost`) `oassl_cost`'s.
 //!
 //! ```no_run
 //! use oassl_train::loss::{self, LossConfig, Method};
@@ -37,17 +39,15 @@
 #![deny(missing_docs)]
 
 pub mod audio;
-pub mod cost;
 pub mod data;
 pub mod error;
-pub mod evaluation;
-pub mod localize;
 pub mod loss;
 pub mod model;
 pub mod pretrain;
-pub mod report;
 pub(crate) mod shape;
 pub mod stage;
+#[cfg(any(test, feature = "test-support"))]
+pub mod tiny_set;
 pub mod trimap;
 
 pub use error::{Result, TrainError};

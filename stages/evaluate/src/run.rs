@@ -22,11 +22,6 @@
 //! readable by `oassl score-maps`) and `index.html`, one page with the table, the gallery and the training loss
 //! curve (see `oassl_picture::page`).
 
-pub mod gallery;
-pub mod split_truth;
-pub mod table;
-pub mod trained_model;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -46,13 +41,14 @@ use oassl_picture::page::{self, Figure};
 use oassl_pipeline::config::EvalConfig;
 use oassl_pipeline::{Layout, SampleId};
 
-use crate::data::batch::{eval_tensors, load_eval_item};
-use crate::data::frames::read_frame;
-use crate::stage::settings;
-use crate::stage::{ModelMeta, TrainFiles};
-use gallery::{GalleryRow, RowKind, RowLabel};
-use split_truth::SplitTruth;
-pub use trained_model::TrainedModel;
+use crate::gallery::{self, GalleryRow, RowKind, RowLabel};
+use crate::split_truth::{self, SplitTruth};
+use crate::table;
+use crate::trained_model::TrainedModel;
+use oassl_train::data::batch::{eval_tensors, load_eval_item};
+use oassl_train::data::frames::read_frame;
+use oassl_train::stage::settings;
+use oassl_train::stage::{ModelMeta, TrainFiles};
 
 /// Side of the reference maps (the evaluators' 224 grid).
 const REFERENCE_SIDE: usize = 224;

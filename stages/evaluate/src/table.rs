@@ -10,7 +10,7 @@
 
 use oassl_eval::{Aggregates, MultiSourceScoring};
 
-use super::{EvalReport, SplitReport};
+use crate::run::{EvalReport, SplitReport};
 
 fn pct(v: Option<f64>) -> String {
     match v {

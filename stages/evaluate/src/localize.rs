@@ -17,9 +17,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::data::batch::{eval_tensors, media_eval_item, EvalItem};
-use crate::evaluation::gallery::{self, GalleryRow, RowKind};
-use crate::evaluation::{to_map, write_maps, TrainedModel};
+use crate::gallery::{self, GalleryRow, RowKind};
+use crate::run::{to_map, write_maps};
+use crate::trained_model::TrainedModel;
+use oassl_train::data::batch::{eval_tensors, media_eval_item, EvalItem};
 
 /// One clip to localise.
 #[derive(Debug, Clone)]
@@ -277,12 +278,12 @@ mod tests {
     fn red_finder() -> TrainedModel {
         use oassl_pipeline::config::TrainLossConfig;
         let vars = tch::nn::VarStore::new(Device::Cpu);
-        let cfg = crate::model::ModelConfig {
+        let cfg = oassl_train::model::ModelConfig {
             text_dim: 4,
             visual_output_stride: 16,
             ..Default::default()
         };
-        let model = crate::model::OasslModel::new(vars.root(), &cfg).unwrap();
+        let model = oassl_train::model::OasslModel::new(vars.root(), &cfg).unwrap();
         let named = vars.variables();
         let _guard = tch::no_grad_guard();
         for (name, t) in &named {
@@ -315,7 +316,7 @@ mod tests {
             }
         }
         set("audio.layer4.1.bn2.bias", &[0], 1.0);
-        let meta = crate::stage::ModelMeta {
+        let meta = oassl_train::stage::ModelMeta {
             method: "oassl".into(),
             step: 0,
             text_dim: 4,

@@ -1,4 +1,5 @@
-//! `oassl report`: the method comparison of the supplementary's Tables 1-3 on one dataset.
+//! `oassl report`: the method comparison of the supplementary's Tables 1-3 on one dataset. Several runs are
+//! trained with `oassl_train` and evaluated with `oassl_evaluate`, then compared in one table per split.
 //!
 //! Every run trains from the same manifest and the same extracted clips, changing one thing: the objective
 //! (`lvs`, `noprior`, `oassl`), the balance λ1 / λ2 (Table 3), or the text encoder of the captions (Table 2).
@@ -12,6 +13,8 @@
 //! multi_source`, default both), each multi-source split's frame-wise AP, CIoU@0.3 and AUC columns follow its
 //! source-wise CAP, CIoU@0.3 and AUC.
 
+#![deny(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -22,9 +25,9 @@ use oassl_eval::{Aggregates, MultiSourceScoring};
 use oassl_pipeline::config::{EvalConfig, TrainConfig};
 use oassl_pipeline::Layout;
 
-use crate::evaluation::{self, EvalReport, ScoredPart};
-use crate::loss::Method;
-use crate::stage::{self, TrainOptions};
+use oassl_evaluate::run::{self as evaluation, EvalReport, ScoredPart};
+use oassl_train::loss::Method;
+use oassl_train::stage::{self, TrainOptions};
 
 /// Which table a run belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -587,11 +590,11 @@ pub fn write(dir: &Path, preamble: &str, results: &[RunResult]) -> Result<PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluation::{FrameWiseRows, SliceReport, SplitReport, DISTRACTOR, NO_DISTRACTOR};
-    use crate::stage::ModelMeta;
     use oassl_eval::metrics::auc::Comparison;
     use oassl_eval::{Protocol, ScoreReport, SuccessRate};
+    use oassl_evaluate::run::{FrameWiseRows, SliceReport, SplitReport, DISTRACTOR, NO_DISTRACTOR};
     use oassl_pipeline::config::TrainLossConfig;
+    use oassl_train::stage::ModelMeta;
 
     /// Aggregates whose AUC, AP (CAP) and cIoU@0.3 are `v`, `v / 2` and 0.
     fn agg(samples: usize, v: f64) -> Aggregates {

@@ -7,9 +7,9 @@ use anyhow::{bail, Context, Result};
 use oassl_pipeline::stage_lock::StageLock;
 use tch::{nn, Device};
 
-use crate::model::ioi::IoiConfig;
-use crate::model::OasslModel;
-use crate::stage::{ModelMeta, TrainFiles};
+use oassl_train::model::ioi::IoiConfig;
+use oassl_train::model::OasslModel;
+use oassl_train::stage::{ModelMeta, TrainFiles};
 
 /// Final weights, their description and the IOI settings they were trained with.
 pub struct TrainedModel {

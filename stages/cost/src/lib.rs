@@ -1,11 +1,14 @@
-//! Computational cost in the layout of the supplementary's Table 4: training seconds per iteration and peak
-//! memory per objective, inference seconds per image and peak memory, and parameter counts.
+//! `oassl cost`: the computational cost of the OA-SSL model and its baselines in the layout of the
+//! supplementary's Table 4: training seconds per iteration and peak memory per objective, inference seconds per
+//! image and peak memory, and parameter counts. The model, the losses and the optimizer are `oassl_train`'s.
 //!
 //! Inputs are random tensors of the configured shapes (`[train]` image side, audio seconds, batch size), so the
 //! numbers measure the network and the losses, not decoding. Each measurement should run in a fresh process
 //! (`oassl cost` does that) because peak memory only grows: on CPU it is the process's peak resident set
 //! (`VmHWM`), on CUDA the memory `nvidia-smi` reports for the process (the caching allocator keeps its peak
 //! reservation, so reading it after the timed steps gives the peak, CUDA context included).
+
+#![deny(missing_docs)]
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,12 +18,12 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::audio::spectrogram::SpectrogramConfig;
-use crate::loss::{self, LossConfig, Method};
-use crate::model::ioi::IoiConfig;
-use crate::model::resnet::Compute;
-use crate::model::{ModelConfig, OasslModel};
-use crate::stage::adam::{Adam, AdamParams};
+use oassl_train::audio::spectrogram::SpectrogramConfig;
+use oassl_train::loss::{self, LossConfig, Method};
+use oassl_train::model::ioi::IoiConfig;
+use oassl_train::model::resnet::Compute;
+use oassl_train::model::{ModelConfig, OasslModel};
+use oassl_train::stage::adam::{Adam, AdamParams};
 
 /// What one measurement runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +57,7 @@ impl Phase {
     }
 }
 
-/// Arithmetic of the training step's forward pass. The losses always run in f32 (`crate::loss::total` widens
+/// Arithmetic of the training step's forward pass. The losses always run in f32 (`oassl_train::loss::total` widens
 /// its inputs) and the weights and Adam state stay f32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
