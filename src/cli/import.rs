@@ -58,6 +58,30 @@ struct Imported {
     left_out: String,
 }
 
+impl Imported {
+    /// The rows of a list, refused when none has its video(s); `what` = (what no row had, what was left out).
+    fn from_list(
+        rows: Vec<ManifestRow>,
+        missing: usize,
+        list: &std::path::Path,
+        args: &ImportArgs,
+        (none_had, left_out): (&str, &str),
+    ) -> Result<Self> {
+        if rows.is_empty() {
+            bail!(
+                "{}: no {none_had} under {} ({missing} missing)",
+                list.display(),
+                args.videos.display()
+            );
+        }
+        Ok(Self {
+            rows,
+            source: list.display().to_string(),
+            left_out: format!("{missing} {left_out} left out"),
+        })
+    }
+}
+
 fn from_list(
     args: &ImportArgs,
     format: oassl_captions::dataset_import::ListFormat,
@@ -78,19 +102,13 @@ fn from_list(
         annotations: args.annotations.clone(),
         skip_missing: args.skip_missing,
     })?;
-    if outcome.rows.is_empty() {
-        bail!(
-            "{}: no clip of the list has a video under {} ({} missing)",
-            list.display(),
-            args.videos.display(),
-            outcome.missing_videos.len()
-        );
-    }
-    Ok(Imported {
-        rows: outcome.rows,
-        source: list.display().to_string(),
-        left_out: format!("{} without a video left out", outcome.missing_videos.len()),
-    })
+    Imported::from_list(
+        outcome.rows,
+        outcome.missing_videos.len(),
+        &list,
+        args,
+        ("clip of the list has a video", "without a video"),
+    )
 }
 
 fn from_pairs(args: &ImportArgs) -> Result<Imported> {
@@ -108,22 +126,16 @@ fn from_pairs(args: &ImportArgs) -> Result<Imported> {
         annotations: args.annotations.clone(),
         skip_missing: args.skip_missing,
     })?;
-    if outcome.rows.is_empty() {
-        bail!(
-            "{}: no pair of the list has both videos under {} ({} missing)",
-            list.display(),
-            args.videos.display(),
-            outcome.missing_videos.len()
-        );
-    }
-    Ok(Imported {
-        rows: outcome.rows,
-        source: list.display().to_string(),
-        left_out: format!(
-            "{} pairs without both videos left out",
-            outcome.missing_videos.len()
+    Imported::from_list(
+        outcome.rows,
+        outcome.missing_videos.len(),
+        &list,
+        args,
+        (
+            "pair of the list has both videos",
+            "pairs without both videos",
         ),
-    })
+    )
 }
 
 fn from_folder(args: &ImportArgs) -> Result<Imported> {

@@ -47,6 +47,7 @@ use crate::table;
 use crate::trained_model::TrainedModel;
 use oassl_train::data::batch::{eval_tensors, load_eval_item};
 use oassl_train::data::frames::read_frame;
+use oassl_train::model::oassl::SampleMaps;
 use oassl_train::stage::settings;
 use oassl_train::stage::{ModelMeta, TrainFiles};
 
@@ -251,6 +252,88 @@ fn reference_maps(ann: &Annotation, map: &Map, p: &Protocol) -> Vec<Map> {
     }
 }
 
+/// The maps of one split: per sample for scoring, stacked per sample for `maps.safetensors`, and the time the
+/// forward passes took.
+struct SplitMaps {
+    maps: BTreeMap<String, Vec<Map>>,
+    stacked: Vec<(String, Tensor)>,
+    infer_seconds: f64,
+    images: usize,
+}
+
+/// Runs the model over a split's samples in batches of `[eval] batch_size`.
+fn infer_split(
+    trained: &TrainedModel,
+    truth: &SplitTruth,
+    protocol: &Protocol,
+    cfg: &EvalConfig,
+    layout: &Layout,
+    device: tch::Device,
+) -> Result<SplitMaps> {
+    let (model, meta, ioi) = (&trained.model, &trained.meta, &trained.ioi);
+    let (anns, gt) = (&truth.annotations, &truth.file);
+    let ids: Vec<SampleId> = anns
+        .iter()
+        .map(|a| {
+            SampleId::parse(&a.id)
+                .with_context(|| format!("{}: sample id {:?}", gt.display(), a.id))
+        })
+        .collect::<Result<_>>()?;
+    let items = ids
+        .par_iter()
+        .map(|id| {
+            load_eval_item(
+                id.as_str(),
+                &layout.frame(id),
+                &layout.audio(id),
+                meta.image_size,
+                truth.tiles,
+                meta.audio_seconds,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = SplitMaps {
+        maps: BTreeMap::new(),
+        stacked: Vec::new(),
+        infer_seconds: 0.0,
+        images: 0,
+    };
+    for (chunk_idx, chunk) in items.chunks(cfg.batch_size).enumerate() {
+        let (frames, spec) = eval_tensors(chunk, meta.image_size, device)?;
+        let started = Instant::now();
+        let inferred = model.infer_maps(&frames, &spec, ioi)?;
+        if device.is_cuda() {
+            tch::Cuda::synchronize(0);
+        }
+        out.infer_seconds += started.elapsed().as_secs_f64();
+        out.images += chunk.len();
+        for (j, sample) in inferred.iter().enumerate() {
+            let ann = &anns[chunk_idx * cfg.batch_size + j];
+            let single = to_map(&sample.single)?;
+            let m = sample_maps(single, sample.objects.as_ref(), ann.sources.len(), protocol)?;
+            out.stacked
+                .push((ann.id.clone(), stacked_maps(sample, ann)));
+            out.maps.insert(ann.id.clone(), m);
+        }
+    }
+    Ok(out)
+}
+
+/// A sample's maps as one `[K, h, w]` f32 tensor on the CPU: the IOI object maps of a multi-source sample
+/// (`K = 0` when IOI found none), the sound map of a single-source one.
+fn stacked_maps(sample: &SampleMaps, ann: &Annotation) -> Tensor {
+    match (&sample.objects, ann.sources.len() > 1) {
+        (Some(o), true) => o.to_device(tch::Device::Cpu).to_kind(Kind::Float),
+        (None, true) => Tensor::zeros([0, 1, 1], (Kind::Float, tch::Device::Cpu)),
+        _ => sample
+            .single
+            .unsqueeze(0)
+            .to_device(tch::Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous(),
+    }
+}
+
 /// Runs the evaluation.
 pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
     let Some(protocol) = Protocol::by_name(&cfg.protocol) else {
@@ -258,77 +341,31 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
     };
     let device = settings::device(&cfg.device, "eval")?;
     let trained = TrainedModel::load(&TrainFiles::new(layout), device)?;
-    let (model, meta, ioi) = (&trained.model, &trained.meta, &trained.ioi);
     let mut splits = Vec::new();
     let mut gallery_rows = Vec::new();
     let mut all_maps: Vec<(String, Tensor)> = Vec::new();
-    let mut infer_seconds = 0.0;
-    let mut images = 0usize;
+    let (mut infer_seconds, mut images) = (0.0, 0usize);
     for split in &cfg.splits {
         let truth = split_truth::load(cfg, layout, split, &protocol)?;
-        let (anns, gt) = (&truth.annotations, &truth.file);
-        let ids: Vec<SampleId> = anns
-            .iter()
-            .map(|a| {
-                SampleId::parse(&a.id)
-                    .with_context(|| format!("{}: sample id {:?}", gt.display(), a.id))
-            })
-            .collect::<Result<_>>()?;
-        let items = ids
-            .par_iter()
-            .map(|id| {
-                load_eval_item(
-                    id.as_str(),
-                    &layout.frame(id),
-                    &layout.audio(id),
-                    meta.image_size,
-                    truth.tiles,
-                    meta.audio_seconds,
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut maps: BTreeMap<String, Vec<Map>> = BTreeMap::new();
-        for (chunk_idx, chunk) in items.chunks(cfg.batch_size).enumerate() {
-            let (frames, spec) = eval_tensors(chunk, meta.image_size, device)?;
-            let started = Instant::now();
-            let out = model.infer_maps(&frames, &spec, ioi)?;
-            if device.is_cuda() {
-                tch::Cuda::synchronize(0);
-            }
-            infer_seconds += started.elapsed().as_secs_f64();
-            images += chunk.len();
-            for (j, sample) in out.iter().enumerate() {
-                let ann = &anns[chunk_idx * cfg.batch_size + j];
-                let single = to_map(&sample.single)?;
-                let m = sample_maps(
-                    single,
-                    sample.objects.as_ref(),
-                    ann.sources.len(),
-                    &protocol,
-                )?;
-                let stacked = match (&sample.objects, ann.sources.len() > 1) {
-                    (Some(o), true) => o.to_device(tch::Device::Cpu).to_kind(Kind::Float),
-                    (None, true) => Tensor::zeros([0, 1, 1], (Kind::Float, tch::Device::Cpu)),
-                    _ => sample
-                        .single
-                        .unsqueeze(0)
-                        .to_device(tch::Device::Cpu)
-                        .to_kind(Kind::Float)
-                        .contiguous(),
-                };
-                all_maps.push((ann.id.clone(), stacked));
-                maps.insert(ann.id.clone(), m);
-            }
-        }
-        let scored = score_split(split, &truth, &maps, &protocol, cfg)?;
-        gallery_rows.extend(pick_gallery(cfg, layout, &scored.model, anns, &maps)?);
+        let inferred = infer_split(&trained, &truth, &protocol, cfg, layout, device)?;
+        infer_seconds += inferred.infer_seconds;
+        images += inferred.images;
+        all_maps.extend(inferred.stacked);
+        let scored = score_split(split, &truth, &inferred.maps, &protocol, cfg)?;
+        gallery_rows.extend(pick_gallery(
+            cfg,
+            layout,
+            &scored.model,
+            &truth.annotations,
+            &inferred.maps,
+        )?);
         splits.push(scored);
     }
     let report = EvalReport {
         protocol: protocol.name.clone(),
         multi_source: cfg.multi_source.clone(),
         model: trained.weights.clone(),
-        meta: meta.clone(),
+        meta: trained.meta.clone(),
         device: format!("{device:?}"),
         images_per_s: if infer_seconds > 0.0 {
             images as f64 / infer_seconds
@@ -337,6 +374,18 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
         },
         splits,
     };
+    write_outputs(report, &gallery_rows, &all_maps, cfg, layout)
+}
+
+/// Writes every output under `eval/`, each atomically: `metrics.json`, `results.md`, `gallery.png`,
+/// `maps.safetensors` and `index.html`.
+fn write_outputs(
+    report: EvalReport,
+    gallery_rows: &[GalleryRow],
+    all_maps: &[(String, Tensor)],
+    cfg: &EvalConfig,
+    layout: &Layout,
+) -> Result<EvalSummary> {
     let dir = layout.stage_dir("eval");
     let metrics = dir.join("metrics.json");
     let table_path = dir.join("results.md");
@@ -344,13 +393,27 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
     let markdown = table::markdown(&report);
     oassl_pipeline::atomic::write_json(&metrics, &report)?;
     oassl_pipeline::atomic::write_bytes(&table_path, markdown.as_bytes())?;
-    let picture = gallery::render(&gallery_rows, cfg.gallery_tile);
+    let picture = gallery::render(gallery_rows, cfg.gallery_tile);
     oassl_pipeline::atomic::write_with(&gallery_path, |w| {
         picture.write_to(w, image::ImageFormat::Png)?;
         Ok(())
     })?;
-    write_maps(&dir.join("maps.safetensors"), &all_maps)?;
+    write_maps(&dir.join("maps.safetensors"), all_maps)?;
     let page_path = dir.join("index.html");
+    let html = results_page(&report, &markdown, &dir, layout);
+    oassl_pipeline::atomic::write_bytes(&page_path, html.as_bytes())?;
+    Ok(EvalSummary {
+        report,
+        metrics,
+        table: table_path,
+        gallery: gallery_path,
+        page: page_path,
+        markdown,
+    })
+}
+
+/// `index.html`: the table, the gallery and the training loss curve on one page.
+fn results_page(report: &EvalReport, markdown: &str, dir: &Path, layout: &Layout) -> String {
     let curve = TrainFiles::new(layout).curve();
     let figures = [
         Figure {
@@ -363,7 +426,7 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
         },
         Figure {
             heading: "Training loss".into(),
-            src: page::relative_src(&dir, &curve).unwrap_or_else(|| curve.display().to_string()),
+            src: page::relative_src(dir, &curve).unwrap_or_else(|| curve.display().to_string()),
             caption: format!("`{}`: each loss term by step.", curve.display()),
         },
     ];
@@ -371,16 +434,82 @@ pub fn run(cfg: &EvalConfig, layout: &Layout) -> Result<EvalSummary> {
         "oassl eval: protocol {}, {} model at step {}",
         report.protocol, report.meta.method, report.meta.step
     );
-    let html = page::results_page(&title, &markdown, &figures);
-    oassl_pipeline::atomic::write_bytes(&page_path, html.as_bytes())?;
-    Ok(EvalSummary {
-        report,
-        metrics,
-        table: table_path,
-        gallery: gallery_path,
-        page: page_path,
-        markdown,
-    })
+    page::results_page(&title, markdown, &figures)
+}
+
+/// Reference maps by sample id.
+type RefMaps = BTreeMap<String, Vec<Map>>;
+
+/// The per-sample reference maps of a split: a seeded uniform random map (seeded per sample position, so a slice
+/// scores the very maps the whole split did) and the centre Gaussian, each covering every frame of a sample.
+fn reference_rows(truth: &SplitTruth, protocol: &Protocol, cfg: &EvalConfig) -> (RefMaps, RefMaps) {
+    let anns = &truth.annotations;
+    let random = anns
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let m = random_map(
+                cfg.random_seed.wrapping_add(i as u64),
+                REFERENCE_SIDE * truth.tiles,
+                REFERENCE_SIDE,
+            );
+            (a.id.clone(), reference_maps(a, &m, protocol))
+        })
+        .collect();
+    let side = REFERENCE_SIDE as f64;
+    let prior = stacked(
+        &center_prior_map(REFERENCE_SIDE, REFERENCE_SIDE, cfg.prior_sigma * side),
+        truth.tiles,
+    );
+    let centre = anns
+        .iter()
+        .map(|a| (a.id.clone(), reference_maps(a, &prior, protocol)))
+        .collect();
+    (random, centre)
+}
+
+/// [`DISTRACTOR`] and [`NO_DISTRACTOR`] slices of the model's and the reference rows' scores, when the split
+/// holds clips of both kinds; none otherwise.
+fn distractor_slices(
+    split: &str,
+    anns: &[Annotation],
+    [model, random, centre]: [&ScoreReport; 3],
+    protocol: &Protocol,
+) -> Result<Vec<SliceReport>> {
+    let distractor: Vec<bool> = anns.iter().map(|a| a.silent_same_class).collect();
+    let both_kinds = distractor.iter().any(|&d| d) && distractor.iter().any(|&d| !d);
+    if !both_kinds {
+        return Ok(Vec::new());
+    }
+    [(DISTRACTOR, true), (NO_DISTRACTOR, false)]
+        .into_iter()
+        .map(|(name, flag)| {
+            let keep: Vec<bool> = distractor.iter().map(|&d| d == flag).collect();
+            let sub = |r: &ScoreReport, scoring: Option<MultiSourceScoring>| {
+                slice_aggregates(r, scoring, &keep, protocol).with_context(|| {
+                    let how = scoring.map_or("single-source", MultiSourceScoring::name);
+                    format!("split {split}, slice {name}: no {how} scores")
+                })
+            };
+            Ok(SliceReport {
+                slice: name.to_string(),
+                model: sub(model, model.scoring)?,
+                random: sub(random, model.scoring)?,
+                centre_prior: sub(centre, model.scoring)?,
+                frame_wise: match model.frame_wise {
+                    None => None,
+                    Some(_) => {
+                        let fw = Some(MultiSourceScoring::FrameWise);
+                        Some(FrameWiseRows {
+                            model: sub(model, fw)?,
+                            random: sub(random, fw)?,
+                            centre_prior: sub(centre, fw)?,
+                        })
+                    }
+                },
+            })
+        })
+        .collect::<Result<Vec<_>>>()
 }
 
 /// Scores the model's maps of one split and the two reference maps, on the whole split and, when it holds
@@ -408,65 +537,10 @@ fn score_split(
             .with_context(|| format!("scoring split {split}"))
     };
     let model = score(maps)?;
-    // Seeded per sample position in the split, so a slice scores the very maps the whole split did.
-    let random_refs: BTreeMap<String, Vec<Map>> = anns
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let m = random_map(
-                cfg.random_seed.wrapping_add(i as u64),
-                REFERENCE_SIDE * truth.tiles,
-                REFERENCE_SIDE,
-            );
-            (a.id.clone(), reference_maps(a, &m, protocol))
-        })
-        .collect();
+    let (random_refs, centre_refs) = reference_rows(truth, protocol, cfg);
     let random = score(&random_refs)?;
-    let side = REFERENCE_SIDE as f64;
-    let prior = stacked(
-        &center_prior_map(REFERENCE_SIDE, REFERENCE_SIDE, cfg.prior_sigma * side),
-        truth.tiles,
-    );
-    let centre_refs: BTreeMap<String, Vec<Map>> = anns
-        .iter()
-        .map(|a| (a.id.clone(), reference_maps(a, &prior, protocol)))
-        .collect();
     let centre = score(&centre_refs)?;
-    let distractor: Vec<bool> = anns.iter().map(|a| a.silent_same_class).collect();
-    let both_kinds = distractor.iter().any(|&d| d) && distractor.iter().any(|&d| !d);
-    let slices = if both_kinds {
-        [(DISTRACTOR, true), (NO_DISTRACTOR, false)]
-            .into_iter()
-            .map(|(name, flag)| {
-                let keep: Vec<bool> = distractor.iter().map(|&d| d == flag).collect();
-                let sub = |r: &ScoreReport, scoring: Option<MultiSourceScoring>| {
-                    slice_aggregates(r, scoring, &keep, protocol).with_context(|| {
-                        let how = scoring.map_or("single-source", MultiSourceScoring::name);
-                        format!("split {split}, slice {name}: no {how} scores")
-                    })
-                };
-                Ok(SliceReport {
-                    slice: name.to_string(),
-                    model: sub(&model, model.scoring)?,
-                    random: sub(&random, model.scoring)?,
-                    centre_prior: sub(&centre, model.scoring)?,
-                    frame_wise: match model.frame_wise {
-                        None => None,
-                        Some(_) => {
-                            let fw = Some(MultiSourceScoring::FrameWise);
-                            Some(FrameWiseRows {
-                                model: sub(&model, fw)?,
-                                random: sub(&random, fw)?,
-                                centre_prior: sub(&centre, fw)?,
-                            })
-                        }
-                    },
-                })
-            })
-            .collect::<Result<Vec<_>>>()?
-    } else {
-        Vec::new()
-    };
+    let slices = distractor_slices(split, anns, [&model, &random, &centre], protocol)?;
     let frame_wise = match (&model.frame_wise, random.frame_wise, centre.frame_wise) {
         (Some(m), Some(r), Some(c)) => Some(FrameWiseRows {
             model: m.aggregates.clone(),

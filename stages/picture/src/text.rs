@@ -69,6 +69,12 @@ pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, style: TextStyl
     x + i64::from(style.width(text) + style.scale)
 }
 
+/// Draws `text` centred on `centre_x`, its top at `y`.
+pub fn draw_text_centred(img: &mut RgbImage, centre_x: u32, y: u32, text: &str, style: TextStyle) {
+    let x = i64::from(centre_x) - i64::from(style.width(text) / 2);
+    draw_text(img, x, i64::from(y), text, style);
+}
+
 /// Draws `text` turned a quarter turn anticlockwise (read from bottom to top), its first glyph's bottom-left
 /// corner at (`x`, `y`): for an axis title beside a vertical axis.
 pub fn draw_text_upward(img: &mut RgbImage, x: i64, y: i64, text: &str, style: TextStyle) {

@@ -13,7 +13,7 @@ use image::{Rgb, RgbImage};
 
 use oassl_picture::axes::{Axis, Chart};
 use oassl_picture::stroke::{fill_rect, line};
-use oassl_picture::text::{draw_text, TextStyle};
+use oassl_picture::text::{draw_text, draw_text_centred, TextStyle};
 
 use super::step_log::StepRow;
 
@@ -157,24 +157,12 @@ pub fn render(rows: &[StepRow]) -> RgbImage {
     let mut img = RgbImage::from_pixel(WIDTH, HEIGHT, PAPER);
     let title = "training loss";
     let centre = chart.left + chart.width / 2;
-    draw_text(
-        &mut img,
-        i64::from(centre - style.width(title) / 2),
-        i64::from(PAD),
-        title,
-        style,
-    );
+    draw_text_centred(&mut img, centre, PAD, title, style);
     chart.draw_axes(&mut img, style, "step", "loss");
     if rows.is_empty() {
         let note = "no steps yet";
         let y = chart.top + chart.height / 2;
-        draw_text(
-            &mut img,
-            i64::from(centre - style.width(note) / 2),
-            i64::from(y),
-            note,
-            style,
-        );
+        draw_text_centred(&mut img, centre, y, note, style);
     }
     let points = |values: &[f64]| -> Vec<(f64, f64)> {
         rows.iter()
