@@ -86,18 +86,22 @@ pub fn resolve_device(
         ("cpu", _) | ("auto", false) => Ok(Accelerator::Cpu),
         ("cuda", true) | ("auto", true) => Ok(Accelerator::Cuda),
         ("cuda", false) => bail!("[{section}] device = \"cuda\" but CUDA is not available here"),
-        (other, _) => bail!("[{section}] device: {other:?} is not one of auto, cpu, cuda"),
+        (other, _) => bail!("[{section}] device: {}", not_a_device(other)),
     }
+}
+
+/// The values a `device` key takes.
+const DEVICES: [&str; 3] = ["auto", "cpu", "cuda"];
+
+fn not_a_device(value: &str) -> String {
+    format!("{value:?} is not one of {}", DEVICES.join(", "))
 }
 
 /// Checks a section's `device` key: `auto` (CUDA when available), `cpu` or `cuda`.
 pub(crate) fn ensure_device(section: &'static str, device: &str) -> Result<(), InvalidValue> {
-    ensure(
-        matches!(device, "auto" | "cpu" | "cuda"),
-        section,
-        "device",
-        || format!("{device:?} is not one of auto, cpu, cuda"),
-    )
+    ensure(DEVICES.contains(&device), section, "device", || {
+        not_a_device(device)
+    })
 }
 
 /// Checks a section's `visual_output_stride`: 32 (torchvision's ResNet-18) or 16 (`layer4` at stride 1).
