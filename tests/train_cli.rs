@@ -1,11 +1,6 @@
 //! `oassl train` / `oassl eval` through the binary: config refusal, missing inputs, and a tiny end-to-end run
 //! (synth → label captions → text vectors → train → up to date → eval).
 
-use std::collections::BTreeMap;
-
-use oassl_pipeline::manifest::Manifest;
-use oassl_pipeline::tables::{write_sample_texts, SampleText};
-
 use crate::common::{assert_ok, Workspace};
 use oassl_evaluate::gallery;
 use oassl_train::stage::loss_curve;
@@ -39,32 +34,9 @@ fn missing_inputs_name_what_to_run() {
     assert!(stderr(&out).contains("make train"), "{}", stderr(&out));
 }
 
-/// Stand-in text vectors (stage two is tested on its own): one fixed vector per caption.
+/// Stand-in text vectors (stage two is tested on its own): one seeded vector per label.
 fn stand_in_text_vectors(ws: &Workspace) {
-    let manifest = Manifest::read(&ws.data().join("dataset/manifest.csv")).unwrap();
-    let mut table: BTreeMap<String, Vec<f32>> = BTreeMap::new();
-    let mut vector = |s: &str| {
-        let n = table.len() as f32;
-        table
-            .entry(s.to_string())
-            .or_insert_with(|| {
-                (0..8)
-                    .map(|i| ((i as f32 + 1.0) * (n + 1.0)).sin())
-                    .collect()
-            })
-            .clone()
-    };
-    let rows: Vec<SampleText> = manifest
-        .rows
-        .iter()
-        .map(|r| SampleText {
-            sample_id: r.id.clone(),
-            labels: r.labels.clone(),
-            foreground: r.labels.iter().map(|l| vector(l)).collect(),
-            background: vector("background"),
-        })
-        .collect();
-    write_sample_texts(&ws.data().join("embed/sample_text.parquet"), &rows).unwrap();
+    oassl_train::tiny_set::write_stand_in_texts(&oassl_pipeline::Layout::new(ws.data()), 8);
 }
 
 /// Pretrain, train and evaluate a tiny set from scratch in a fresh workspace; returns the metrics of every split

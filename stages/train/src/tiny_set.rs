@@ -14,6 +14,35 @@ use rand::{Rng, SeedableRng};
 /// Width of the stand-in text vectors.
 pub const TEXT_DIM: usize = 16;
 
+/// Writes `embed/sample_text.parquet` for every manifest sample, standing in for stage two: one seeded random
+/// vector of width `dim` per label, and one shared background vector.
+pub fn write_stand_in_texts(layout: &Layout, dim: usize) {
+    let manifest = Manifest::read(&layout.manifest()).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let mut vectors: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+    let mut vector = |name: &str| {
+        vectors
+            .entry(name.to_string())
+            .or_insert_with(|| (0..dim).map(|_| rng.gen_range(-1.0f32..1.0)).collect())
+            .clone()
+    };
+    let rows: Vec<SampleText> = manifest
+        .rows
+        .iter()
+        .map(|r| SampleText {
+            sample_id: r.id.clone(),
+            labels: r.labels.clone(),
+            foreground: r.labels.iter().map(|l| vector(l)).collect(),
+            background: vector("background"),
+        })
+        .collect();
+    write_sample_texts(
+        &layout.stage_dir("embed").join("sample_text.parquet"),
+        &rows,
+    )
+    .unwrap();
+}
+
 /// A tiny AVS-Synth set in the extract layout, with per-class text vectors standing in for stage two.
 pub fn tiny_data(root: &Path, single: usize, duet: usize) -> Layout {
     tiny_data_with(
@@ -35,30 +64,7 @@ pub fn tiny_data(root: &Path, single: usize, duet: usize) -> Layout {
 pub fn tiny_data_with(root: &Path, synth: SynthConfig) -> Layout {
     let layout = Layout::new(root);
     oassl_synth::generate(&synth, &layout, oassl_synth::OutputLayout::Extracted).unwrap();
-    let manifest = Manifest::read(&layout.manifest()).unwrap();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-    let mut vectors: BTreeMap<String, Vec<f32>> = BTreeMap::new();
-    let mut vector = |name: &str| {
-        vectors
-            .entry(name.to_string())
-            .or_insert_with(|| (0..TEXT_DIM).map(|_| rng.gen_range(-1.0f32..1.0)).collect())
-            .clone()
-    };
-    let rows: Vec<SampleText> = manifest
-        .rows
-        .iter()
-        .map(|r| SampleText {
-            sample_id: r.id.clone(),
-            labels: r.labels.clone(),
-            foreground: r.labels.iter().map(|l| vector(l)).collect(),
-            background: vector("background"),
-        })
-        .collect();
-    write_sample_texts(
-        &layout.stage_dir("embed").join("sample_text.parquet"),
-        &rows,
-    )
-    .unwrap();
+    write_stand_in_texts(&layout, TEXT_DIM);
     layout
 }
 
