@@ -111,7 +111,7 @@ pub fn run(
         ..Summary::default()
     };
     let outcomes = extract::run(&plan, &rows, cfg, layout, opts, &mut summary)?;
-    let session = requests::Session::start(cfg, endpoints, opts)?;
+    let mut session = requests::Session::start(cfg, endpoints, opts)?;
     let samples = requests::sample_requests(&rows, &outcomes, layout, &plan.prompt, &session.gen)?;
     let mut index = requests::journal_index(layout, opts)?;
     let pending = requests::pending(&rows, &samples, &index, &plan.prompt, opts, &mut summary);

@@ -1,7 +1,6 @@
 //! The request phase: the model and the endpoints, one request key per extracted sample, the requests the
 //! journals do not answer yet, and sending them (or reading a Batch API result file).
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -146,13 +145,37 @@ fn client_settings(cfg: &CaptionsConfig) -> Result<ClientSettings> {
     })
 }
 
+/// The endpoints to use and the model they serve: checked against `/health` and `/v1/models` for real
+/// endpoints, taken as configured for the stand-in.
+fn select(
+    endpoints: &Endpoints,
+    settings: &ClientSettings,
+    runtime: &tokio::runtime::Runtime,
+    model: Option<&str>,
+) -> Result<(Vec<String>, String)> {
+    if !endpoints.check {
+        let model = model
+            .map(str::to_string)
+            .or_else(|| endpoints.default_model.clone())
+            .context("no model configured ([captions] model or preset)")?;
+        return Ok((endpoints.urls.clone(), model));
+    }
+    let http = http_client(settings)?;
+    runtime.block_on(crate::endpoint::select(
+        &http,
+        &endpoints.urls,
+        model,
+        settings.api_key.as_deref(),
+    ))
+}
+
 /// The model and how to reach it.
 pub(super) struct Session<'a> {
     endpoints: &'a Endpoints,
     settings: ClientSettings,
     runtime: tokio::runtime::Runtime,
     /// Endpoints already checked while asking them for the model, reused for sending.
-    selected: RefCell<Option<Vec<String>>>,
+    selected: Option<Vec<String>>,
     /// The model the requests name: configured, the stand-in's, or asked of the endpoints.
     pub model: String,
     pub gen: GenerationParams,
@@ -170,47 +193,26 @@ impl<'a> Session<'a> {
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let mut session = Self {
-            endpoints,
-            settings: client_settings(cfg)?,
-            runtime,
-            selected: RefCell::new(None),
-            model: String::new(),
-            gen: GenerationParams::from_config(cfg, ""),
-        };
-        session.model = match cfg
+        let settings = client_settings(cfg)?;
+        let (selected, model) = match cfg
             .configured_model()
             .or_else(|| endpoints.default_model.clone())
         {
-            Some(m) => m,
+            Some(m) => (None, m),
             None if opts.merge => bail!("--merge needs the model: set [captions] model or preset"),
             None => {
-                let (urls, model) = session.select(None)?;
-                session.selected.replace(Some(urls));
-                model
+                let (urls, model) = select(endpoints, &settings, &runtime, None)?;
+                (Some(urls), model)
             }
         };
-        session.gen = GenerationParams::from_config(cfg, &session.model);
-        Ok(session)
-    }
-
-    /// The endpoints to use and the model they serve: checked against `/health` and `/v1/models` for real
-    /// endpoints, taken as configured for the stand-in.
-    fn select(&self, model: Option<&str>) -> Result<(Vec<String>, String)> {
-        if !self.endpoints.check {
-            let model = model
-                .map(str::to_string)
-                .or_else(|| self.endpoints.default_model.clone())
-                .context("no model configured ([captions] model or preset)")?;
-            return Ok((self.endpoints.urls.clone(), model));
-        }
-        let http = http_client(&self.settings)?;
-        self.runtime.block_on(crate::endpoint::select(
-            &http,
-            &self.endpoints.urls,
+        Ok(Self {
+            endpoints,
+            settings,
+            runtime,
+            selected,
+            gen: GenerationParams::from_config(cfg, &model),
             model,
-            self.settings.api_key.as_deref(),
-        ))
+        })
     }
 
     /// With `--import-batch`, journals the answers of a Batch API result file and leaves nothing to send;
@@ -241,7 +243,7 @@ impl<'a> Session<'a> {
 
     /// Sends `pending`, journaling every answer as it arrives, and adds the answers to `index`.
     pub fn send(
-        &self,
+        &mut self,
         pending: Vec<CaptionJob>,
         layout: &Layout,
         opts: &RunOptions,
@@ -250,7 +252,15 @@ impl<'a> Session<'a> {
     ) -> Result<()> {
         let urls = match self.selected.take() {
             Some(u) => u,
-            None => self.select(Some(&self.model))?.0,
+            None => {
+                select(
+                    self.endpoints,
+                    &self.settings,
+                    &self.runtime,
+                    Some(&self.model),
+                )?
+                .0
+            }
         };
         let mut journal = Journal::open(&journal_path(layout, opts))?;
         let client = Arc::new(CaptionClient::new(
