@@ -51,8 +51,7 @@ use crate::metrics::ciou::ciou;
 use crate::protocol::{Assignment, MosaicAxis, Protocol};
 use crate::report::{aggregate, Aggregates};
 use crate::scoring::{
-    failure, frame_gts, one_map_per_source, pixel_ap, score_sample, tiles_of, EntryScore,
-    SampleScore,
+    failure, frame_gts, one_map_per_source, pixel_ap, score_sample, EntryScore, SampleScore,
 };
 use crate::upsample::resize;
 use serde::{Deserialize, Serialize};
@@ -173,7 +172,7 @@ pub fn score_frame(maps: &[Map], ann: &Annotation, p: &Protocol) -> Result<Sampl
     if maps.is_empty() {
         return Ok(out);
     }
-    let tiles = tiles_of(ann);
+    let tiles = ann.tiles();
     let (h, w) = frame_size(tiles, p);
     let mut merged: Option<Map> = None;
     for m in maps {

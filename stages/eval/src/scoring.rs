@@ -95,10 +95,6 @@ struct Prepared {
     scores: Vec<Map>,
 }
 
-pub(crate) fn tiles_of(ann: &Annotation) -> usize {
-    ann.tiles()
-}
-
 fn tile_of_source(ann: &Annotation, i: usize) -> usize {
     match ann.layout {
         FrameLayout::Shared => 0,
@@ -142,7 +138,7 @@ pub(crate) fn incompatible(id: &str, p: &Protocol, reason: String) -> EvalError 
 
 /// Per-frame GT maps: union (or consensus) of the sources in each frame.
 pub(crate) fn frame_gts(ann: &Annotation, p: &Protocol) -> Vec<Map> {
-    (0..tiles_of(ann))
+    (0..ann.tiles())
         .map(|t| {
             let srcs: Vec<_> = (0..ann.sources.len())
                 .filter(|&i| tile_of_source(ann, i) == t)
@@ -228,7 +224,7 @@ pub fn score_sample(
     p: &Protocol,
 ) -> Result<SampleScore, EvalError> {
     let id = ann.id.as_str();
-    let tiles = tiles_of(ann);
+    let tiles = ann.tiles();
     let mut out = SampleScore::empty(&ann.id, maps.len());
     if skips_unboxed(p) && ann.sources.is_empty() {
         // DSOL `continue`s on a frame without a box.
