@@ -34,15 +34,11 @@ fn source(cfg: &EvalConfig, layout: &Layout, split: &str) -> Result<(PathBuf, An
     let Some(gt) = cfg.ground_truth.get(split) else {
         return Ok((layout.ground_truth(split), AnnotationFormat::AvsSynth));
     };
-    let format = match (gt.format.as_str(), &gt.boxes) {
-        ("avs-synth", _) => AnnotationFormat::AvsSynth,
-        ("vggss", _) => AnnotationFormat::VggSs,
-        ("music", _) => AnnotationFormat::Music,
-        ("flickr-xml", _) => AnnotationFormat::FlickrXml,
-        ("vggsound-pairs", Some(boxes)) => AnnotationFormat::VggSoundPairs {
-            boxes: boxes.clone(),
-        },
-        (other, _) => bail!("[eval] ground_truth.{split}: format {other:?} cannot be read"),
+    let Some(format) = AnnotationFormat::from_name(&gt.format, gt.boxes.clone()) else {
+        bail!(
+            "[eval] ground_truth.{split}: format {:?} cannot be read",
+            gt.format
+        );
     };
     Ok((gt.path.clone(), format))
 }
@@ -173,6 +169,17 @@ mod tests {
         ];
         let err = uniform_tiles(&mixed, "test").unwrap_err().to_string();
         assert!(err.contains("split test") && err.contains("a+b"), "{err}");
+    }
+
+    #[test]
+    fn every_format_the_config_accepts_is_an_annotation_format() {
+        for name in oassl_pipeline::config::GROUND_TRUTH_FORMATS {
+            let boxes = (name == "vggsound-pairs").then(|| PathBuf::from("vggss.json"));
+            let format = AnnotationFormat::from_name(name, boxes).unwrap();
+            assert_eq!(format.name(), name);
+        }
+        assert!(AnnotationFormat::from_name("vggsound-pairs", None).is_none());
+        assert!(AnnotationFormat::from_name("vggss", Some(PathBuf::from("b.json"))).is_none());
     }
 
     #[test]

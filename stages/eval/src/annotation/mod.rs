@@ -105,6 +105,20 @@ pub enum AnnotationFormat {
 }
 
 impl AnnotationFormat {
+    /// The format [`AnnotationFormat::name`] names, for the formats read from one file (`vggsound-pairs` takes
+    /// its `boxes` file, and only it does); `None` for any other name, or for a missing or unwanted `boxes`.
+    pub fn from_name(name: &str, boxes: Option<PathBuf>) -> Option<Self> {
+        match (name, boxes) {
+            ("vggss", None) => Some(Self::VggSs),
+            ("music", None) => Some(Self::Music),
+            ("dsol", None) => Some(Self::Dsol),
+            ("flickr-xml", None) => Some(Self::FlickrXml),
+            ("avs-synth", None) => Some(Self::AvsSynth),
+            ("vggsound-pairs", Some(boxes)) => Some(Self::VggSoundPairs { boxes }),
+            _ => None,
+        }
+    }
+
     /// Short name used in reports and errors.
     pub fn name(&self) -> &'static str {
         match self {
