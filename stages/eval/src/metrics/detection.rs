@@ -262,15 +262,20 @@ mod tests {
         assert_eq!(precision_recall(&[s(0, 0.0, 0.1)], 0.5, 0.5), (1.0, 1.0));
     }
 
-    #[test]
-    fn ap_by_hand() {
-        // sorted conf [.1 .7 .8 .9]; thresholds [.8 .7 .1] (max dropped, descending).
-        let v = [
+    /// Confidences .9 .8 .7 .1: a found source, a silent sample, a missed pair of boxes, a found one.
+    fn four_samples() -> [Scored; 4] {
+        [
             s(1, 0.6, 0.9),
             s(0, 0.0, 0.8),
             s(2, 0.2, 0.7),
             s(1, 0.9, 0.1),
-        ];
+        ]
+    }
+
+    #[test]
+    fn ap_by_hand() {
+        // sorted conf [.1 .7 .8 .9]; thresholds [.8 .7 .1] (max dropped, descending).
+        let v = four_samples();
         // θ=.8: TP 1 (.9), FP 1 (silent), FN 2 -> P .5, R 1/3.
         // θ=.7: TP 1, FP 2, FN 1 -> P 1/3, R .5.
         // θ=.1: TP 2, FP 2, FN 0 -> P .5, R 1.
@@ -283,12 +288,7 @@ mod tests {
 
     #[test]
     fn f1_curve_and_stats() {
-        let v = [
-            s(1, 0.6, 0.9),
-            s(0, 0.0, 0.8),
-            s(2, 0.2, 0.7),
-            s(1, 0.9, 0.1),
-        ];
+        let v = four_samples();
         // n = 4 < 10: every sorted confidence. θ=.1: P .5 R 1 -> 2/3; θ=.7: P 1/3 R .5 -> .4;
         // θ=.8: P .5 R 1/3 -> .4; θ=.9: P 1 R 1/3 -> .5.
         let c = f1_curve(&v, 0.5);
