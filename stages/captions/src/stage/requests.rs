@@ -146,7 +146,8 @@ fn client_settings(cfg: &CaptionsConfig) -> Result<ClientSettings> {
 }
 
 /// The endpoints to use and the model they serve: checked against `/health` and `/v1/models` for real
-/// endpoints, taken as configured for the stand-in.
+/// endpoints, taken as configured for the stand-in. `model` is `None` only when neither the config nor the
+/// endpoints name one (the session asks the endpoints then).
 fn select(
     endpoints: &Endpoints,
     settings: &ClientSettings,
@@ -156,7 +157,6 @@ fn select(
     if !endpoints.check {
         let model = model
             .map(str::to_string)
-            .or_else(|| endpoints.default_model.clone())
             .context("no model configured ([captions] model or preset)")?;
         return Ok((endpoints.urls.clone(), model));
     }
