@@ -2,8 +2,8 @@
 //! with `--resume`), and its final outputs compared with those of an uninterrupted run of the same inputs.
 //!
 //! `make test` runs one kill per stage; `make soak` runs ten and prints the table. Captions and embeddings
-//! tables must hold the same rows, trained weights must be bitwise identical on CPU, and metrics identical
-//! (the throughput figure aside).
+//! tables must hold the same rows, trained weights must be bitwise identical on CPU, the step log's losses the
+//! same, and metrics identical (the throughput figure aside).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -72,11 +72,24 @@ fn embed_outputs(data: &Path) -> String {
 }
 
 fn train_outputs(data: &Path) -> String {
-    ["model.safetensors", "model.json"]
+    let mut out: Vec<String> = ["model.safetensors", "model.json"]
         .iter()
         .map(|f| file_digest(&data.join("train").join(f)))
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect();
+    out.push(step_losses(&data.join("train/steps.csv")));
+    out.join("\n")
+}
+
+/// The step log without its timings: step, epoch and the six loss terms of every row, in order.
+fn step_losses(path: &Path) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .lines()
+            .map(|line| line.split(',').take(8).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+            .join(";"),
+        Err(_) => "steps.csv missing".into(),
+    }
 }
 
 fn eval_outputs(data: &Path) -> String {

@@ -8,22 +8,18 @@ use oassl_pipeline::stage_lock::StageLock;
 
 use super::plan::RunPlan;
 use super::session::Session;
-use super::{loss_curve, step_log, ModelMeta, TrainFiles};
+use super::{loss_curve, ModelMeta, TrainFiles};
 
 /// Writes every output of a run that reached its last step `step`.
 pub(super) fn finish(
     cfg: &TrainConfig,
     plan: &RunPlan,
-    session: &Session,
+    session: &mut Session,
     files: &TrainFiles,
     step: usize,
     final_loss: f64,
 ) -> Result<()> {
-    let state = session.checkpoint_state(cfg, plan, step);
-    files
-        .checkpoints()
-        .save(&session.vs, &session.adam, state)?;
-    step_log::write_rows(&files.steps(), &session.rows)?;
+    session.save_checkpoint(cfg, plan, files, step)?;
     loss_curve::write(&files.curve(), &session.rows)?;
     oassl_pipeline::atomic::write_via_path(&files.model(), |tmp| {
         session

@@ -207,7 +207,7 @@ pub fn run(cfg: &TrainConfig, layout: &Layout, opts: &TrainOptions) -> Result<Tr
         model: files.model(),
     };
     if !summary.interrupted {
-        finish::finish(cfg, &plan, &session, &files, outcome.step, final_loss)?;
+        finish::finish(cfg, &plan, &mut session, &files, outcome.step, final_loss)?;
     }
     Ok(summary)
 }

@@ -132,13 +132,26 @@ impl Session {
         })
     }
 
-    /// What a checkpoint written now at `step` records.
-    pub fn checkpoint_state(
-        &self,
+    /// Writes the step log, then a checkpoint at `step`, and remembers it as the last good one.
+    ///
+    /// The log goes first: a run killed between the two writes resumes from the older checkpoint and drops the
+    /// extra rows, while the other order would resume from the new checkpoint with the rows since the previous
+    /// one missing (and a run killed after its final checkpoint would take its final loss from an older step).
+    pub fn save_checkpoint(
+        &mut self,
         cfg: &TrainConfig,
         plan: &RunPlan,
+        files: &TrainFiles,
         step: usize,
-    ) -> CheckpointState {
+    ) -> Result<()> {
+        step_log::write_rows(&files.steps(), &self.rows)?;
+        let state = self.checkpoint_state(cfg, plan, step);
+        self.last_good = Some(files.checkpoints().save(&self.vs, &self.adam, state)?);
+        Ok(())
+    }
+
+    /// What a checkpoint written now at `step` records.
+    fn checkpoint_state(&self, cfg: &TrainConfig, plan: &RunPlan, step: usize) -> CheckpointState {
         CheckpointState {
             step,
             total_steps: plan.total_steps,

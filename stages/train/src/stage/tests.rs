@@ -96,6 +96,74 @@ fn killed_run_resumes_to_the_same_final_step() {
     );
 }
 
+/// A run that dies while writing its final checkpoint, or right after it, still leaves a full step log, and
+/// resuming gives the same weights, description and losses as a run never interrupted.
+#[test]
+fn death_at_the_final_checkpoint_keeps_the_step_log_and_resumes_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = tiny_data(dir.path(), 4, 4);
+    let cfg = TrainConfig {
+        epochs: 3,
+        ..tiny_train()
+    };
+    let train_dir = layout.stage_dir("train");
+    let outputs = || {
+        let losses: Vec<(usize, f64)> = super::step_log::read_rows(&train_dir.join("steps.csv"))
+            .unwrap()
+            .iter()
+            .map(|r| (r.step, r.total))
+            .collect();
+        let file = |name: &str| std::fs::read(train_dir.join(name)).unwrap();
+        (losses, file("model.json"), file("model.safetensors"))
+    };
+    run(&cfg, &layout, &TrainOptions::default()).unwrap();
+    let reference = outputs();
+    assert_eq!(reference.0.len(), 6);
+
+    let interrupted = TrainOptions {
+        stop_after: Some(5),
+        restart: true,
+        ..TrainOptions::default()
+    };
+    assert!(run(&cfg, &layout, &interrupted).unwrap().interrupted);
+    // The final checkpoint cannot be written: a folder sits where its weights go.
+    let blocker = train_dir.join("checkpoints/step-0000006.model.safetensors");
+    std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
+    let resume = TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    assert!(run(&cfg, &layout, &resume).is_err());
+    let logged: Vec<usize> = super::step_log::read_rows(&train_dir.join("steps.csv"))
+        .unwrap()
+        .iter()
+        .map(|r| r.step)
+        .collect();
+    assert_eq!(
+        logged,
+        (1..=6).collect::<Vec<_>>(),
+        "rows lost with the checkpoint"
+    );
+    std::fs::remove_dir_all(&blocker).unwrap();
+    let s = run(&cfg, &layout, &resume).unwrap();
+    assert_eq!((s.start_step, s.step), (4, 6));
+    assert!(
+        outputs() == reference,
+        "resumed past a failed checkpoint, outputs differ"
+    );
+
+    // Killed after the final checkpoint, before the weights: the rerun trains no step and writes the same files.
+    for name in ["model.json", "model.safetensors", "stage.lock.json"] {
+        std::fs::remove_file(train_dir.join(name)).unwrap();
+    }
+    let s = run(&cfg, &layout, &resume).unwrap();
+    assert_eq!((s.start_step, s.step), (6, 6));
+    assert!(
+        outputs() == reference,
+        "resumed at the last step, outputs differ"
+    );
+}
+
 /// Every file under `dir` with its bytes, sorted by path.
 fn folder_bytes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut out = Vec::new();

@@ -16,7 +16,7 @@ use super::checkpoint::CheckpointState;
 use super::pending_steps::{PendingSteps, StepTimes};
 use super::plan::RunPlan;
 use super::session::Session;
-use super::{step_log, TrainFiles, TrainOptions};
+use super::{TrainFiles, TrainOptions};
 use crate::data::batch::LoaderSettings;
 use crate::data::decoded_cache::{CacheParams, CacheState, DecodedCache};
 use crate::data::{BatchLoader, FrameTransform, Source, TrainSample};
@@ -48,7 +48,6 @@ pub(super) fn train_loop(
         .max(start_step);
     let loader = loader(cfg, plan, files, start_step..end_step)?;
     let steps_per_epoch = plan.steps.steps_per_epoch();
-    let checkpoints = files.checkpoints();
     let progress = oassl_pipeline::progress::bar("train", total_steps);
     progress.set_position(start_step as u64);
 
@@ -107,9 +106,7 @@ pub(super) fn train_loop(
         }
         progress.set_position(step as u64);
         if checkpoint_due {
-            let state = session.checkpoint_state(cfg, plan, step);
-            session.last_good = Some(checkpoints.save(&session.vs, &session.adam, state)?);
-            step_log::write_rows(&files.steps(), &session.rows)?;
+            session.save_checkpoint(cfg, plan, files, step)?;
         }
         waited = Instant::now();
     }
