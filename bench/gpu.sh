@@ -80,6 +80,9 @@ workers = $WORKERS
 freeze_visual = false
 visual_output_stride = $STRIDE
 visual_weights = ""
+
+[train.loss]
+ioi_iteration_budget = 16
 TOML
 }
 
@@ -167,6 +170,7 @@ for name, ours, ref in rows:
     print(f"| {name} | {ours} | {ref} |")
 PY
 echo
+echo "IOI (noprior, and oassl with OSC) trains with ioi_iteration_budget = 16: no host read inside the step."
 echo "PyTorch reference: bench/reference_step.py, the lvs objective only; its inference is the two encoders and"
 echo "the sound map (oassl's also runs IOI); its peak GPU memory is torch's reserved peak (oassl's: nvidia-smi,"
 echo "CUDA context included). Log: $LOG"

@@ -24,6 +24,7 @@ use oassl_train::model::ioi::IoiConfig;
 use oassl_train::model::resnet::Compute;
 use oassl_train::model::{ModelConfig, OasslModel};
 use oassl_train::stage::adam::{Adam, AdamParams};
+use oassl_train::stage::loss_scaler::INITIAL_LOSS_SCALE;
 
 /// What one measurement runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,11 +74,13 @@ pub enum Precision {
 }
 
 impl Precision {
-    /// The initial loss scale: 65536 for f16 (the value the training loop starts from), 1 otherwise.
-    pub fn initial_loss_scale(self) -> f64 {
+    /// Adam with the paper's settings over `vs`, with the training loop's dynamic loss scaling for f16.
+    pub fn optimizer(self, vs: &tch::nn::VarStore) -> Adam {
         match self {
-            Precision::Fp16 => 65536.0,
-            _ => 1.0,
+            Precision::Fp16 => {
+                Adam::with_loss_scaling(vs, AdamParams::default(), INITIAL_LOSS_SCALE)
+            }
+            _ => Adam::new(vs, AdamParams::default()),
         }
     }
 }
@@ -171,12 +174,8 @@ pub fn train_step(
     })?;
     let terms = loss::total(&out, loss_cfg, method)?;
     adam.zero_grad();
-    if fp16 {
-        (&terms.total * adam.loss_scale).backward();
-    } else {
-        terms.total.backward();
-    }
-    adam.step(fp16)?;
+    adam.scale_loss(&terms.total).backward();
+    adam.step()?;
     Ok(terms.total.detach())
 }
 
@@ -274,7 +273,7 @@ pub fn measure(phase: Phase, s: &CostSettings, device: Device) -> Result<CostRow
     };
     let seconds = match phase {
         Phase::Train(method) => {
-            let mut adam = Adam::new(&vs, AdamParams::default(), precision.initial_loss_scale());
+            let mut adam = precision.optimizer(&vs);
             let mut step = || -> Result<()> {
                 let _loss = train_step(&model, &mut adam, &x, &s.loss, method, precision)?;
                 Ok(())
@@ -282,7 +281,7 @@ pub fn measure(phase: Phase, s: &CostSettings, device: Device) -> Result<CostRow
             timed(&s, &mut step, &sync)?
         }
         Phase::Infer => {
-            let ioi = IoiConfig::from(&s.loss);
+            let ioi = IoiConfig::for_evaluation(&s.loss);
             let mut step = || -> Result<()> {
                 model.infer_maps(&x.frames, &x.audio, &ioi)?;
                 Ok(())
@@ -473,11 +472,7 @@ mod tests {
             "text_proj.weight",
         ];
         let before: Vec<Tensor> = names.iter().map(|n| vs.variables()[*n].copy()).collect();
-        let mut adam = Adam::new(
-            &vs,
-            AdamParams::default(),
-            Precision::Bf16.initial_loss_scale(),
-        );
+        let mut adam = Precision::Bf16.optimizer(&vs);
         let x = StepInputs::random(&s, 4, Device::Cpu);
         let out = model
             .forward(&x.frames, &x.audio, &x.fg, &x.bg, true)
@@ -491,7 +486,7 @@ mod tests {
             let v = f64::try_from(&loss).unwrap();
             assert!(v.is_finite(), "step {step}: loss {v}");
         }
-        assert_eq!(adam.t, 3);
+        assert_eq!(adam.counters().unwrap().t, 3);
         let vars = vs.variables();
         for (name, old) in names.iter().zip(&before) {
             let now = &vars[*name];

@@ -32,7 +32,7 @@ impl TrainedModel {
     pub fn load(files: &TrainFiles, device: Device) -> Result<Self> {
         check_stage_lock(files)?;
         let meta = ModelMeta::read(&files.meta())?;
-        let ioi = IoiConfig::from(&meta.loss);
+        let ioi = IoiConfig::for_evaluation(&meta.loss);
         let mut vars = nn::VarStore::new(device);
         let model = OasslModel::new(vars.root(), &meta.model_config())?;
         let weights = files.model();
@@ -56,7 +56,7 @@ impl TrainedModel {
         model: OasslModel,
         meta: ModelMeta,
     ) -> Result<Self> {
-        let ioi = IoiConfig::from(&meta.loss);
+        let ioi = IoiConfig::for_evaluation(&meta.loss);
         Ok(Self {
             model,
             meta,

@@ -419,6 +419,22 @@ mod tests {
         let ok =
             PipelineConfig::parse("[train.loss]\nlambda2 = 0.5\n", Path::new("p.toml")).unwrap();
         assert_eq!(ok.train.loss.lambda2, 0.5);
+        assert_eq!(ok.train.loss.ioi_iteration_budget, None);
+        let err = PipelineConfig::parse(
+            "[train.loss]\nioi_iteration_budget = 0\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("[train.loss] ioi_iteration_budget"),
+            "{err:#}"
+        );
+        let budget = PipelineConfig::parse(
+            "[train.loss]\nioi_iteration_budget = 12\n",
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        assert_eq!(budget.train.loss.ioi_iteration_budget, Some(12));
     }
 
     #[test]

@@ -139,6 +139,11 @@ pub struct TrainLossConfig {
     pub ioi_background_similarity: f64,
     /// IOI merge cosine threshold: 0.6 (NoPrior code, docs/method.md §2.3).
     pub ioi_merge_similarity: f64,
+    /// IOI iterations per training step when set: a fixed count with no host read, so a GPU step never waits
+    /// on IOI (a sample still going after it stops there); absent: until every sample stops, as NoPrior does
+    /// (docs/method.md §2.3). Evaluation always runs until every sample stops.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ioi_iteration_budget: Option<usize>,
     /// λ1, weight of L_oca: 1 (supplementary Table 3).
     pub lambda1: f64,
     /// T of L_oca: 0.07 (not retrieved; LVS's value, docs/method.md §11.6).
@@ -169,6 +174,7 @@ impl Default for TrainLossConfig {
             ioi_stop_saliency: 0.1,
             ioi_background_similarity: 0.7,
             ioi_merge_similarity: 0.6,
+            ioi_iteration_budget: None,
             lambda1: 1.0,
             oca_temperature: 0.07,
             oca_false_negative_threshold: 0.5,
@@ -298,6 +304,12 @@ impl TrainLossConfig {
             S,
             "sinkhorn_iterations",
             || "must be at least 1".into(),
+        )?;
+        ensure(
+            self.ioi_iteration_budget != Some(0),
+            S,
+            "ioi_iteration_budget",
+            || "must be at least 1 (leave it out to iterate until every sample stops)".into(),
         )?;
         Ok(())
     }

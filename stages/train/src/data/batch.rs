@@ -21,6 +21,7 @@ use super::audio_clip::{audio_input, read_wav, samples_input, AudioWindow};
 use super::decoded_cache::{train_resize, DecodedCache};
 use super::frames::{frame_tensor_data, read_frame, FrameTransform, IMAGENET_MEAN, IMAGENET_STD};
 use super::samples::TrainSample;
+use super::upload::to_device_async;
 
 /// splitmix64 finaliser: decorrelates seeds built from small integers.
 fn mix(mut z: u64) -> u64 {
@@ -110,9 +111,10 @@ impl Batch {
         let k = self.k_max as i64;
         let d = self.text_dim as i64;
         let to = |v: &[f32], shape: &[i64]| -> Result<Tensor> {
-            Ok(Tensor::f_from_slice(v)?
-                .f_view(shape)?
-                .f_to_device(device)?)
+            Ok(to_device_async(
+                &Tensor::f_from_slice(v)?.f_view(shape)?,
+                device,
+            )?)
         };
         if let Some(i) = self
             .fg_valid
@@ -124,14 +126,15 @@ impl Batch {
         let fg_valid = if self.fg_valid.iter().all(|&v| v) {
             None
         } else {
-            Some(
-                Tensor::f_from_slice(&self.fg_valid)?
-                    .f_view([b, n * k])?
-                    .f_to_device(device)?,
-            )
+            Some(to_device_async(
+                &Tensor::f_from_slice(&self.fg_valid)?.f_view([b, n * k])?,
+                device,
+            )?)
         };
-        let spec = Tensor::f_from_data_size(&self.spec, &[clips, 1, f, t], Kind::Float)?
-            .f_to_device(device)?;
+        let spec = to_device_async(
+            &Tensor::f_from_data_size(&self.spec, &[clips, 1, f, t], Kind::Float)?,
+            device,
+        )?;
         let background = to(&self.background, &[clips, d])?;
         let (spec, background) = if n == 1 {
             (spec, background)
@@ -158,13 +161,12 @@ impl Batch {
 /// same operations in the same order as [`super::frames::normalise`], so both give identical values.
 fn normalised_frames(bytes: &[u8], [b, h, w]: [i64; 3], device: Device) -> Result<Tensor> {
     let stats = |v: [f32; 3]| -> Result<Tensor> {
-        Ok(Tensor::f_from_slice(&v)?
-            .f_view([1, 3, 1, 1])?
-            .f_to_device(device)?)
+        Ok(to_device_async(
+            &Tensor::f_from_slice(&v)?.f_view([1, 3, 1, 1])?,
+            device,
+        )?)
     };
-    let x = Tensor::f_from_slice(bytes)?
-        .f_view([b, h, w, 3])?
-        .f_to_device(device)?
+    let x = to_device_async(&Tensor::f_from_slice(bytes)?.f_view([b, h, w, 3])?, device)?
         .f_permute([0, 3, 1, 2])?
         .f_to_kind(Kind::Float)?;
     Ok(((x / 255.0) - stats(IMAGENET_MEAN)?)
@@ -490,13 +492,15 @@ pub fn eval_tensors(items: &[EvalItem], size: u32, device: Device) -> Result<(Te
     }
     let frames: Vec<f32> = items.iter().flat_map(|i| i.frame.iter().copied()).collect();
     let spec: Vec<f32> = items.iter().flat_map(|i| i.spec.iter().copied()).collect();
-    let frames = Tensor::f_from_slice(&frames)?
-        .f_view([b, 3, i64::from(tiles) * s, s])?
-        .f_to_device(device)?;
-    let spec = Tensor::f_from_slice(&spec)?
-        .f_view([b, 1, f as i64, t as i64])?
-        .f_to_device(device)?
-        .to_kind(Kind::Float);
+    let frames = to_device_async(
+        &Tensor::f_from_slice(&frames)?.f_view([b, 3, i64::from(tiles) * s, s])?,
+        device,
+    )?;
+    let spec = to_device_async(
+        &Tensor::f_from_slice(&spec)?.f_view([b, 1, f as i64, t as i64])?,
+        device,
+    )?
+    .to_kind(Kind::Float);
     Ok((frames, spec))
 }
 

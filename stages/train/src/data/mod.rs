@@ -6,7 +6,8 @@
 //! - [`audio_clip`]: WAV → log spectrogram;
 //! - [`decoded_cache`]: every clip decoded once per set of inputs, memory-mapped for the epochs;
 //! - [`batch`]: batch buffers and the bounded-channel loader;
-//! - [`composition`]: the clips of each step, alone or composed into multi-source samples.
+//! - [`composition`]: the clips of each step, alone or composed into multi-source samples;
+//! - [`upload`]: batch buffers to the device without the host waiting for it.
 
 pub mod audio_clip;
 pub mod batch;
@@ -14,6 +15,7 @@ pub mod composition;
 pub mod decoded_cache;
 pub mod frames;
 pub mod samples;
+pub mod upload;
 
 pub use audio_clip::{audio_input, AudioInput, AudioWindow};
 pub use batch::{

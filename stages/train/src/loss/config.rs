@@ -21,13 +21,25 @@ impl From<&LossConfig> for Trimap {
 }
 
 impl From<&LossConfig> for IoiConfig {
-    /// IOI settings, also for evaluation with [`crate::model::OasslModel::infer_maps`].
+    /// IOI settings of a training step (evaluation clears `iteration_budget`).
     fn from(cfg: &LossConfig) -> Self {
         IoiConfig {
             trimap: Trimap::from(cfg),
             stop_saliency: cfg.ioi_stop_saliency,
             background_similarity: cfg.ioi_background_similarity,
             merge_similarity: cfg.ioi_merge_similarity,
+            iteration_budget: cfg.ioi_iteration_budget,
+        }
+    }
+}
+
+impl IoiConfig {
+    /// IOI at evaluation: the training settings, always iterating until every sample stops, so that the
+    /// scores count every source NoPrior's loop would find.
+    pub fn for_evaluation(cfg: &LossConfig) -> Self {
+        Self {
+            iteration_budget: None,
+            ..Self::from(cfg)
         }
     }
 }
@@ -52,5 +64,31 @@ impl From<&LossConfig> for OriParams {
             iterations: cfg.sinkhorn_iterations,
             coordinate_weight: cfg.ori_coordinate_weight,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn training_keeps_the_iteration_budget_and_evaluation_drops_it() {
+        let cfg = LossConfig {
+            ioi_iteration_budget: Some(8),
+            ioi_merge_similarity: 0.5,
+            ..LossConfig::default()
+        };
+        let train = IoiConfig::from(&cfg);
+        let eval = IoiConfig::for_evaluation(&cfg);
+        assert_eq!(train.iteration_budget, Some(8));
+        assert_eq!(eval.iteration_budget, None);
+        assert_eq!(
+            IoiConfig {
+                iteration_budget: None,
+                ..train
+            },
+            eval
+        );
+        assert_eq!(eval.merge_similarity, 0.5);
     }
 }

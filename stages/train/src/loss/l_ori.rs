@@ -98,11 +98,7 @@ pub fn object_region_isolation(
         params.scaling,
     );
 
-    let (first, second): (Vec<i64>, Vec<i64>) = (0..n_refs)
-        .flat_map(|a| (0..n_refs).filter(move |&c| c != a).map(move |c| (a, c)))
-        .unzip();
-    let first = Tensor::from_slice(&first).to_device(device);
-    let second = Tensor::from_slice(&second).to_device(device);
+    let (first, second) = ordered_pairs(n_refs, device);
     let region = maps.index_select(1, &first); // [B, P, N]: S̄_n
     let complement: Tensor = 1.0 - maps.index_select(1, &second); // [B, P, N]: 1 − S̄_m
     let to_mass = |t: &Tensor| {
@@ -128,6 +124,17 @@ pub fn object_region_isolation(
         }
     };
     Ok(per_pair.sum(kind) / b as f64)
+}
+
+/// Every ordered pair `(a, c)`, `a ≠ c`, of `0..r` in lexicographic order, as two index tensors on `device`.
+/// Built there from `arange` (pair p is `a = p / (r − 1)`, `c = j + [j ≥ a]` with `j = p mod (r − 1)`), so a
+/// step copies nothing from the host.
+fn ordered_pairs(r: i64, device: tch::Device) -> (Tensor, Tensor) {
+    let p = Tensor::arange(r * (r - 1), (Kind::Int64, device));
+    let first = p.divide_scalar_mode(r - 1, "floor");
+    let j = p.remainder(r - 1);
+    let second = &j + j.ge_tensor(&first).to_kind(Kind::Int64);
+    (first, second)
 }
 
 #[cfg(test)]
@@ -228,5 +235,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`refs`"), "{err}");
+    }
+
+    #[test]
+    fn ordered_pairs_list_every_pair_of_distinct_references_in_order() {
+        for r in 2..6i64 {
+            let (first, second) = ordered_pairs(r, tch::Device::Cpu);
+            let got: Vec<(i64, i64)> = Vec::<i64>::try_from(&first)
+                .unwrap()
+                .into_iter()
+                .zip(Vec::<i64>::try_from(&second).unwrap())
+                .collect();
+            let want: Vec<(i64, i64)> = (0..r)
+                .flat_map(|a| (0..r).filter(move |&c| c != a).map(move |c| (a, c)))
+                .collect();
+            assert_eq!(got, want);
+        }
     }
 }

@@ -16,7 +16,8 @@
 //!
 //! All groups of all samples are computed at once from the IOI labels: membership masks `[B, G, T]` (G = T
 //! slots, the most groups a sample can have) turn the means into batched products, and the skip rules into a
-//! mask over `[B, G]`. Nothing is read back to the host.
+//! mask over `[B, G]`. Nothing is read back to the host. "Other entries" are those of the iterations the
+//! batch ran: trailing columns of placeholders only (left by an IOI iteration budget) do not count.
 
 #[cfg(test)]
 pub(crate) mod reference;
@@ -52,7 +53,14 @@ pub fn object_similarity_clustering(ioi: &IoiOutput) -> Result<Tensor> {
     let member_f = member.to_kind(kind);
     let outside_f = member.logical_not().to_kind(kind);
     let size = member.sum_dim_intlist(-1i64, false, Kind::Int64); // [B, G]
-    let rest = Tensor::full([], t, (Kind::Int64, device)) - &size;
+                                                                  // The bank's length is the iterations the loop ran for the batch: columns after the last live one (an
+                                                                  // iteration budget longer than needed) hold placeholders only and are not entries.
+    let ran = ioi
+        .labels
+        .ne(crate::model::ioi::LABEL_FINISHED)
+        .any_dim(0, false)
+        .sum(Kind::Int64);
+    let rest = ran - &size;
 
     // A group's root is its smallest member; empty slots point anywhere and are masked below.
     let root = slots

@@ -48,8 +48,12 @@ pub struct LossTerms {
     pub oca: Tensor,
     /// L_ori (unweighted).
     pub ori: Tensor,
-    /// Sources IOI found per sample (empty when the method runs no IOI); useful to log.
-    pub sources_per_sample: Vec<usize>,
+    /// Sources IOI found per sample, `[B]` int64 on the device (`None` when the method runs no IOI); kept on
+    /// the device so that a step does not wait to count them.
+    pub sources_per_sample: Option<Tensor>,
+    /// Samples IOI's iteration budget stopped before they finished, 0-dim int64 on the device (`None` when
+    /// the method runs no IOI).
+    pub ioi_cut_short: Option<Tensor>,
 }
 
 /// A view of `outputs` with f16/bf16 features converted to f32 (other kinds shared as they are).
@@ -86,13 +90,16 @@ pub fn total(outputs: &Outputs, cfg: &LossConfig, method: Method) -> Result<Loss
         Method::NoPrior => true,
         Method::Oassl => cfg.base_includes_osc,
     };
-    let (osc, sources_per_sample) = if use_osc {
+    let (osc, sources_per_sample, ioi_cut_short) = if use_osc {
         let ioi = iterative_object_identification(visual, &outputs.audio, &IoiConfig::from(cfg))?;
         let osc = object_similarity_clustering(&ioi)?;
-        // One copy of the [B, T] labels, after the loss is queued.
-        (osc, ioi.source_counts()?)
+        (
+            osc,
+            Some(ioi.source_count_tensor()),
+            Some(ioi.cut_short.shallow_clone()),
+        )
     } else {
-        (zero(), Vec::new())
+        (zero(), None, None)
     };
     let base = &lvs + &osc * cfg.osc_weight;
 
@@ -126,6 +133,7 @@ pub fn total(outputs: &Outputs, cfg: &LossConfig, method: Method) -> Result<Loss
         oca,
         ori,
         sources_per_sample,
+        ioi_cut_short,
     })
 }
 
@@ -160,10 +168,11 @@ mod tests {
         assert_eq!(value(&lvs.oca), 0.0);
         assert_eq!(value(&lvs.ori), 0.0);
         assert_eq!(value(&lvs.osc), 0.0);
-        assert!(lvs.sources_per_sample.is_empty());
+        assert!(lvs.sources_per_sample.is_none());
         assert!((value(&lvs.total) - value(&lvs.lvs)).abs() < 1e-6);
         let noprior = total(&out, &cfg, Method::NoPrior).unwrap();
-        assert_eq!(noprior.sources_per_sample.len(), 2);
+        let counts = noprior.sources_per_sample.as_ref().unwrap();
+        assert_eq!(counts.size(), [2]);
         assert!((value(&noprior.total) - value(&noprior.lvs) - value(&noprior.osc)).abs() < 1e-5);
         let oassl = total(&out, &cfg, Method::Oassl).unwrap();
         let want = value(&oassl.base) + value(&oassl.oca) + 0.1 * value(&oassl.ori);

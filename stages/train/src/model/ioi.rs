@@ -22,7 +22,9 @@
 //!
 //! Everything runs batched on the input's device. The loop keeps its state (remaining saliency, taken
 //! pixels, live samples) in tensors and masks samples that have stopped; the host reads one scalar every
-//! [`CHECK_EVERY`] iterations to learn whether all samples have stopped. The grouping is a batched
+//! [`CHECK_EVERY`] iterations to learn whether all samples have stopped, or, with an iteration budget
+//! ([`IoiConfig::iteration_budget`]), runs a fixed number of iterations and reads nothing; columns in which
+//! every sample had already stopped then hold placeholders only. The grouping is a batched
 //! connected-components computation that yields per-entry labels ([`IoiOutput::labels`]); the host-side
 //! view (kinds, groups) is read back in one copy, and only when asked for.
 
@@ -59,6 +61,12 @@ pub struct IoiConfig {
     pub background_similarity: f64,
     /// Two object entries whose cosine exceeds this are the same source (0.6).
     pub merge_similarity: f64,
+    /// `None`: iterate until every sample has stopped, as NoPrior does; the host learns that by reading one
+    /// scalar every [`CHECK_EVERY`] iterations. `Some(k)`: run exactly `min(k, N + 1)` iterations and never
+    /// read, so a training step does not wait for the device; a sample still going after k iterations stops
+    /// there. Both give the same result whenever no sample needs more than k iterations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iteration_budget: Option<usize>,
 }
 
 impl Default for IoiConfig {
@@ -68,6 +76,7 @@ impl Default for IoiConfig {
             stop_saliency: 0.1,
             background_similarity: 0.7,
             merge_similarity: 0.6,
+            iteration_budget: None,
         }
     }
 }
@@ -106,6 +115,9 @@ pub struct IoiOutput {
     /// g (groups numbered in the order of their smallest member), [`LABEL_BACKGROUND`] or
     /// [`LABEL_FINISHED`].
     pub labels: Tensor,
+    /// Samples still going when an iteration budget ended the loop, 0-dim int64 on the bank's device (always
+    /// 0 without a budget).
+    pub cut_short: Tensor,
     /// Kinds and groups read back from `labels`, filled on first use.
     host: OnceCell<Grouping>,
 }
@@ -113,11 +125,13 @@ pub struct IoiOutput {
 impl IoiOutput {
     /// An output from its tensors; `labels` as described on the field.
     pub fn new(objects: Tensor, background: Tensor, maps: Tensor, labels: Tensor) -> Self {
+        let cut_short = Tensor::zeros([], (Kind::Int64, labels.device()));
         Self {
             objects,
             background,
             maps,
             labels,
+            cut_short,
             host: OnceCell::new(),
         }
     }
@@ -150,6 +164,12 @@ impl IoiOutput {
     /// Number of sources found for every sample.
     pub fn source_counts(&self) -> Result<Vec<usize>> {
         Ok(self.groups()?.iter().map(Vec::len).collect())
+    }
+
+    /// Number of sources found for every sample, `[B]` int64 on the labels' device (nothing read back):
+    /// groups are numbered from 0, so the count is the largest label plus one.
+    pub fn source_count_tensor(&self) -> Tensor {
+        (self.labels.amax([1], false) + 1).clamp_min(0)
     }
 
     /// Sample `i`'s object maps `[G, h, w]`, each the mean of its members' `−d_p` maps; `None` if it has no
@@ -293,7 +313,9 @@ pub fn iterative_object_identification(
     let mut alive_at = Vec::new();
     let mut maps = Vec::new();
     // Each live iteration takes at least its anchor pixel or stops the sample, so n + 1 bounds the loop.
-    let limit = n + 1;
+    let limit = cfg
+        .iteration_budget
+        .map_or(n + 1, |k| (k as i64).clamp(1, n + 1));
     let mut ran = limit;
     for t in 1..=limit {
         let anchor_idx = remaining.argmax(1, false); // [B]
@@ -320,7 +342,7 @@ pub fn iterative_object_identification(
         alive_at.push(alive);
         maps.push(-d_p);
         alive = next;
-        if t % CHECK_EVERY == 0 || t == limit {
+        if cfg.iteration_budget.is_none() && (t % CHECK_EVERY == 0 || t == limit) {
             // The one host read: this equals the live iterations so far when no sample is left, and exceeds
             // t otherwise.
             let seen = i64::try_from(&(&live_iterations + alive.any().to_kind(Kind::Int64)))?;
@@ -335,15 +357,20 @@ pub fn iterative_object_identification(
     alive_at.truncate(ran);
     maps.truncate(ran);
     let t = ran as i64;
+    // Samples the loop left going (only an iteration budget does that).
+    let cut_short = alive.sum(Kind::Int64);
     let alive = Tensor::stack(&alive_at, 1); // [B, T]
-                                             // One gather for the whole bank, so the graph holds one node rather than one per iteration.
+
+    // One gather for the whole bank, so the graph holds one node rather than one per iteration.
     let idx = Tensor::stack(&anchor_at, 1)
         .unsqueeze(-1)
         .expand([b, t, c], false);
     let objects = weighted.gather(1, &idx, false) * alive.to_kind(kind).unsqueeze(-1); // [B, T, C]
     let maps = Tensor::stack(&maps, 1).view([b, t, h, w]);
     let labels = group_labels(&objects.detach(), &background.detach(), &alive, cfg);
-    Ok(IoiOutput::new(objects, background, maps, labels))
+    let mut out = IoiOutput::new(objects, background, maps, labels);
+    out.cut_short = cut_short;
+    Ok(out)
 }
 
 /// Entry labels `[B, T]` (see [`IoiOutput::labels`]) of a detached bank `[B, T, C]`, background `[B, C]` and
@@ -660,6 +687,98 @@ pub(crate) mod tests {
             backgrounds > 0 && merges > 0,
             "{backgrounds} background entries, {merges} merges"
         );
+    }
+
+    /// With a budget of N + 1 (never binding) the loop reads nothing and gives the unbounded result, with
+    /// placeholder columns after the batch's last live iteration; L_OSC is the same too.
+    #[test]
+    fn an_ample_iteration_budget_gives_the_unbounded_result() {
+        let mut padded = 0;
+        for (visual, audio) in random_cases() {
+            let n = visual.size()[2] * visual.size()[3];
+            let exact =
+                iterative_object_identification(&visual, &audio, &IoiConfig::default()).unwrap();
+            let cfg = IoiConfig {
+                iteration_budget: Some(n as usize + 1),
+                ..IoiConfig::default()
+            };
+            let budget = iterative_object_identification(&visual, &audio, &cfg).unwrap();
+            let (ran, t) = (exact.objects.size()[1], budget.objects.size()[1]);
+            assert_eq!(t, (n + 1).max(1));
+            padded += usize::from(t > ran);
+            assert!(max_diff(&budget.objects.narrow(1, 0, ran), &exact.objects) < 1e-6);
+            assert!(max_diff(&budget.maps.narrow(1, 0, ran), &exact.maps) < 1e-6);
+            assert!(budget.labels.narrow(1, 0, ran).equal(&exact.labels));
+            assert_eq!(i64::try_from(&budget.cut_short).unwrap(), 0);
+            assert_eq!(i64::try_from(&exact.cut_short).unwrap(), 0);
+            let tail = budget.labels.narrow(1, ran, t - ran);
+            assert!(bool::try_from(tail.eq(LABEL_FINISHED).all()).unwrap());
+            assert_eq!(budget.groups().unwrap(), exact.groups().unwrap());
+            assert!(
+                Vec::<i64>::try_from(budget.source_count_tensor()).unwrap()
+                    == exact
+                        .source_counts()
+                        .unwrap()
+                        .iter()
+                        .map(|&c| c as i64)
+                        .collect::<Vec<_>>()
+            );
+            let osc = |out: &IoiOutput| {
+                f64::try_from(crate::loss::l_osc::object_similarity_clustering(out).unwrap())
+                    .unwrap()
+            };
+            assert!(
+                (osc(&budget) - osc(&exact)).abs() < 1e-5,
+                "{:?}",
+                visual.size()
+            );
+        }
+        assert!(padded > 40, "{padded} cases had placeholder columns");
+    }
+
+    /// A budget below what the busiest sample needs stops every sample there: the bank is the first k
+    /// entries of the unbounded run, grouped among themselves.
+    #[test]
+    fn a_binding_iteration_budget_keeps_the_first_iterations() {
+        let mut bound = 0;
+        for (visual, audio) in random_cases() {
+            let exact =
+                iterative_object_identification(&visual, &audio, &IoiConfig::default()).unwrap();
+            let ran = exact.objects.size()[1];
+            if ran < 3 {
+                continue;
+            }
+            bound += 1;
+            let k = ran - 1;
+            let cfg = IoiConfig {
+                iteration_budget: Some(k as usize),
+                ..IoiConfig::default()
+            };
+            let cut = iterative_object_identification(&visual, &audio, &cfg).unwrap();
+            assert_eq!(cut.objects.size()[1], k);
+            // The samples whose entry k (0-based) is live in the unbounded run were still going.
+            let still = exact
+                .labels
+                .select(1, k)
+                .ne(LABEL_FINISHED)
+                .sum(Kind::Int64);
+            assert_eq!(
+                i64::try_from(&cut.cut_short).unwrap(),
+                i64::try_from(&still).unwrap()
+            );
+            assert!(i64::try_from(&cut.cut_short).unwrap() >= 1);
+            assert!(max_diff(&cut.objects, &exact.objects.narrow(1, 0, k)) < 1e-6);
+            assert!(max_diff(&cut.maps, &exact.maps.narrow(1, 0, k)) < 1e-6);
+            let alive = exact.labels.narrow(1, 0, k).ne(LABEL_FINISHED);
+            let want = group_labels(
+                &exact.objects.narrow(1, 0, k).detach(),
+                &exact.background.detach(),
+                &alive,
+                &cfg,
+            );
+            assert!(cut.labels.equal(&want), "{:?}", visual.size());
+        }
+        assert!(bound > 10, "only {bound} cases ran 3 iterations or more");
     }
 
     #[test]

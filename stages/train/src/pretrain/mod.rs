@@ -283,7 +283,6 @@ fn train_loop(
             lr: cfg.learning_rate,
             ..AdamParams::default()
         },
-        1.0,
     );
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let per_epoch = train_idx.len() / cfg.batch_size;
@@ -307,7 +306,7 @@ fn train_loop(
         let loss = ObjectClassifier::loss(&net.forward_t(&frames, true)?, &labels);
         adam.zero_grad();
         loss.backward();
-        adam.step(false)?;
+        adam.step()?;
         let value = f64::try_from(loss.to_kind(Kind::Double))?;
         if !value.is_finite() {
             bar.abandon();

@@ -16,7 +16,7 @@ use tch::nn;
 
 use oassl_pipeline::atomic;
 
-use super::adam::Adam;
+use super::adam::{Adam, AdamCounters};
 
 /// Everything besides the tensors that a resumed run needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,9 +113,11 @@ impl Checkpoints {
         vs.load(&state.model_file)
             .with_context(|| format!("loading weights from {}", state.model_file.display()))?;
         adam.load(&state.optim_file)?;
-        adam.t = state.adam_t;
-        adam.loss_scale = state.loss_scale;
-        adam.clean_steps = state.clean_steps;
+        adam.set_counters(AdamCounters {
+            t: state.adam_t,
+            loss_scale: state.loss_scale,
+            clean_steps: state.clean_steps,
+        });
         Ok(())
     }
 

@@ -248,6 +248,7 @@ mod tests {
                     forward_s: 0.0,
                     backward_s: 0.0,
                     optimizer_s: 0.0,
+                    ioi_cut_short: 0,
                 }
             })
             .collect()

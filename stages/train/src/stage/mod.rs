@@ -20,6 +20,7 @@ pub mod adam;
 pub mod checkpoint;
 mod finish;
 pub mod loss_curve;
+pub mod loss_scaler;
 pub mod pending_steps;
 mod plan;
 mod session;

@@ -1,9 +1,10 @@
 //! Loss terms that stay on the device until the next logging step.
 //!
 //! Reading a loss value on the host waits for the device to finish the step; doing it six times per step (as
-//! the loop once did) keeps a GPU idle between steps. Each step instead stacks its six terms into one device
-//! tensor; every `log_every` steps (and at checkpoints and the end) one copy brings all of them back, and the
-//! step log still gets one row per step. A non-finite loss is found there, naming its step.
+//! the loop once did) keeps a GPU idle between steps. Each step instead stacks its six terms, and whether its
+//! update applied (decided on the device under loss scaling), into one device tensor; every `log_every` steps
+//! (and at checkpoints and the end) one copy brings all of them back, and the step log still gets one row per
+//! step. A non-finite loss is found there, naming its step.
 
 use std::time::Instant;
 
@@ -30,11 +31,14 @@ pub struct StepTimes {
 struct Pending {
     step: usize,
     epoch: usize,
+    /// The six loss terms, the applied flag (1 or 0) and IOI's cut-short count, `[8]`.
     terms: Tensor,
     times: StepTimes,
-    applied: bool,
     samples: usize,
 }
+
+/// Values per pending step: six loss terms, the applied flag and IOI's cut-short count.
+const VALUES: usize = 8;
 
 /// Steps since the last read-back.
 pub struct PendingSteps {
@@ -52,15 +56,24 @@ impl Default for PendingSteps {
 }
 
 impl PendingSteps {
-    /// Keeps step `step`'s loss terms on the device (detached, one `[6]` tensor).
+    /// Keeps step `step`'s loss terms on the device (detached, with `applied` and IOI's cut-short count in
+    /// one `[8]` tensor); `applied` is the optimizer's device-side decision, `None` when the update always
+    /// applies.
     pub fn push(
         &mut self,
         (step, epoch): (usize, usize),
         terms: &LossTerms,
         times: StepTimes,
-        applied: bool,
+        applied: Option<&Tensor>,
         samples: usize,
     ) {
+        let device = terms.total.device();
+        let flag = |t: Option<&Tensor>, absent: f64| match t {
+            Some(t) => t.to_kind(Kind::Float).to_device(device),
+            None => Tensor::full([], absent, (Kind::Float, device)),
+        };
+        let applied = flag(applied, 1.0);
+        let cut_short = flag(terms.ioi_cut_short.as_ref(), 0.0);
         let stacked = Tensor::stack(
             &[
                 &terms.total,
@@ -70,7 +83,10 @@ impl PendingSteps {
                 &terms.oca,
                 &terms.ori,
             ]
-            .map(|t| t.detach().to_kind(Kind::Float)),
+            .map(|t| t.detach().to_kind(Kind::Float))
+            .into_iter()
+            .chain([applied, cut_short])
+            .collect::<Vec<_>>(),
             0,
         );
         self.steps.push(Pending {
@@ -78,7 +94,6 @@ impl PendingSteps {
             epoch,
             terms: stacked,
             times,
-            applied,
             samples,
         });
     }
@@ -99,8 +114,8 @@ impl PendingSteps {
         let seconds = self.window_started.elapsed().as_secs_f64().max(1e-9);
         let samples: usize = self.steps.iter().map(|p| p.samples).sum();
         let samples_per_s = samples as f64 / seconds;
-        for (p, v) in self.steps.iter().zip(values.chunks_exact(6)) {
-            if v.iter().any(|x| !x.is_finite()) {
+        for (p, v) in self.steps.iter().zip(values.chunks_exact(VALUES)) {
+            if v[..6].iter().any(|x| !x.is_finite()) {
                 bail!(
                     "step {}: the loss is not finite: total {}, base {}, lvs {}, osc {}, oca {}, ori {}; last \
                      good checkpoint: {last_good}",
@@ -123,11 +138,12 @@ impl PendingSteps {
                 oca: v[4],
                 ori: v[5],
                 samples_per_s,
-                applied: p.applied,
+                applied: v[6] > 0.5,
                 loader_s: p.times.loader,
                 forward_s: p.times.forward,
                 backward_s: p.times.backward,
                 optimizer_s: p.times.optimizer,
+                ioi_cut_short: v[7] as usize,
             });
         }
         self.steps.clear();
@@ -149,7 +165,8 @@ mod tests {
             osc: s(3.0),
             oca: s(4.0),
             ori: s(5.0),
-            sources_per_sample: Vec::new(),
+            sources_per_sample: None,
+            ioi_cut_short: None,
         }
     }
 
@@ -161,21 +178,28 @@ mod tests {
             loader: 0.5,
             ..StepTimes::default()
         };
-        pending.push((1, 0), &terms(0.25), times, true, 4);
-        pending.push((2, 0), &terms(0.5), times, false, 4);
+        pending.push((1, 0), &terms(0.25), times, None, 4);
+        pending.push((2, 0), &terms(0.5), times, Some(&Tensor::from(false)), 4);
         pending.flush(&mut rows, "none").unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(
             (rows[0].step, rows[0].total, rows[0].ori, rows[0].loader_s),
             (1, 0.25, 5.0, 0.5)
         );
-        assert!(!rows[1].applied);
-        pending.push((3, 0), &terms(1.0), times, true, 4);
-        pending.push((4, 0), &terms(f64::NAN), times, true, 4);
+        assert!(rows[0].applied && !rows[1].applied);
+        let mut cut = terms(1.0);
+        cut.ioi_cut_short = Some(Tensor::from(3i64));
+        pending.push((3, 0), &cut, times, Some(&Tensor::from(true)), 4);
+        pending.push((4, 0), &terms(f64::NAN), times, None, 4);
         let err = pending.flush(&mut rows, "step-3").unwrap_err().to_string();
         assert!(
             err.starts_with("step 4:") && err.contains("step-3"),
             "{err}"
+        );
+        // Step 3, read back with the failing step, keeps its row and IOI count.
+        assert_eq!(
+            (rows[2].step, rows[2].ioi_cut_short, rows[0].ioi_cut_short),
+            (3, 3, 0)
         );
     }
 }

@@ -8,6 +8,7 @@ use oassl_pipeline::config::TrainConfig;
 
 use super::adam::{Adam, AdamParams};
 use super::checkpoint::CheckpointState;
+use super::loss_scaler::INITIAL_LOSS_SCALE;
 use super::plan::RunPlan;
 use super::step_log::{self, StepRow};
 use super::{settings, TrainFiles, TrainOptions};
@@ -76,16 +77,17 @@ impl Session {
             load_torchvision_trunk(&vs, "visual", w)?;
         }
         let autocast = cfg.autocast && device.is_cuda();
-        let mut adam = Adam::new(
-            &vs,
-            AdamParams {
-                lr: cfg.learning_rate,
-                beta1: cfg.beta1,
-                beta2: cfg.beta2,
-                eps: cfg.adam_epsilon,
-            },
-            if autocast { 65536.0 } else { 1.0 },
-        );
+        let params = AdamParams {
+            lr: cfg.learning_rate,
+            beta1: cfg.beta1,
+            beta2: cfg.beta2,
+            eps: cfg.adam_epsilon,
+        };
+        let mut adam = if autocast {
+            Adam::with_loss_scaling(&vs, params, INITIAL_LOSS_SCALE)
+        } else {
+            Adam::new(&vs, params)
+        };
 
         let checkpoints = files.checkpoints();
         let mut rows: Vec<StepRow> = Vec::new();
@@ -145,25 +147,31 @@ impl Session {
         step: usize,
     ) -> Result<()> {
         step_log::write_rows(&files.steps(), &self.rows)?;
-        let state = self.checkpoint_state(cfg, plan, step);
+        let state = self.checkpoint_state(cfg, plan, step)?;
         self.last_good = Some(files.checkpoints().save(&self.vs, &self.adam, state)?);
         Ok(())
     }
 
-    /// What a checkpoint written now at `step` records.
-    fn checkpoint_state(&self, cfg: &TrainConfig, plan: &RunPlan, step: usize) -> CheckpointState {
-        CheckpointState {
+    /// What a checkpoint written now at `step` records (reads Adam's counters, a wait for the device).
+    fn checkpoint_state(
+        &self,
+        cfg: &TrainConfig,
+        plan: &RunPlan,
+        step: usize,
+    ) -> Result<CheckpointState> {
+        let counters = self.adam.counters()?;
+        Ok(CheckpointState {
             step,
             total_steps: plan.total_steps,
             config_hash: plan.config_hash.clone(),
             inputs_hash: plan.inputs_hash.clone(),
             text_dim: plan.set.text_dim,
-            adam_t: self.adam.t,
-            loss_scale: self.adam.loss_scale,
-            clean_steps: self.adam.clean_steps,
+            adam_t: counters.t,
+            loss_scale: counters.loss_scale,
+            clean_steps: counters.clean_steps,
             rng_seed: cfg.seed,
             model_file: std::path::PathBuf::new(),
             optim_file: std::path::PathBuf::new(),
-        }
+        })
     }
 }

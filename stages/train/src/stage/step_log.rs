@@ -43,6 +43,9 @@ pub struct StepRow {
     /// Seconds of the optimizer step.
     #[serde(default)]
     pub optimizer_s: f64,
+    /// Samples of the batch that IOI's iteration budget stopped before they finished (0 without a budget).
+    #[serde(default)]
+    pub ioi_cut_short: usize,
 }
 
 /// Reads the rows written so far (none when the file is missing).
@@ -94,6 +97,7 @@ mod tests {
             forward_s: 0.25,
             backward_s: 0.5,
             optimizer_s: 0.0625,
+            ioi_cut_short: 2,
         }];
         write_rows(&path, &rows).unwrap();
         assert_eq!(read_rows(&path).unwrap(), rows);

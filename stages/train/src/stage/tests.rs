@@ -97,7 +97,10 @@ fn killed_run_resumes_to_the_same_final_step() {
 }
 
 /// A run that dies while writing its final checkpoint, or right after it, still leaves a full step log, and
-/// resuming gives the same weights, description and losses as a run never interrupted.
+/// resuming gives the same weights, description and losses as a resume that met no failure. Both resume from
+/// one saved folder, so the comparison does not rest on the seeded initialisation, which tests drawing from
+/// libtorch's process-wide generator on other threads can move (that a resume equals a run never interrupted
+/// is the soak's check, one process per run).
 #[test]
 fn death_at_the_final_checkpoint_keeps_the_step_log_and_resumes_identically() {
     let dir = tempfile::tempdir().unwrap();
@@ -116,23 +119,28 @@ fn death_at_the_final_checkpoint_keeps_the_step_log_and_resumes_identically() {
         let file = |name: &str| std::fs::read(train_dir.join(name)).unwrap();
         (losses, file("model.json"), file("model.safetensors"))
     };
-    run(&cfg, &layout, &TrainOptions::default()).unwrap();
-    let reference = outputs();
-    assert_eq!(reference.0.len(), 6);
-
     let interrupted = TrainOptions {
         stop_after: Some(5),
-        restart: true,
         ..TrainOptions::default()
     };
     assert!(run(&cfg, &layout, &interrupted).unwrap().interrupted);
-    // The final checkpoint cannot be written: a folder sits where its weights go.
-    let blocker = train_dir.join("checkpoints/step-0000006.model.safetensors");
-    std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
+    let saved = folder_bytes(&train_dir);
     let resume = TrainOptions {
         resume: true,
         ..TrainOptions::default()
     };
+    run(&cfg, &layout, &resume).unwrap();
+    let reference = outputs();
+    assert_eq!(reference.0.len(), 6);
+
+    std::fs::remove_dir_all(&train_dir).unwrap();
+    for (path, bytes) in &saved {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    // The final checkpoint cannot be written: a folder sits where its weights go.
+    let blocker = train_dir.join("checkpoints/step-0000006.model.safetensors");
+    std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
     assert!(run(&cfg, &layout, &resume).is_err());
     let logged: Vec<usize> = super::step_log::read_rows(&train_dir.join("steps.csv"))
         .unwrap()
@@ -390,5 +398,75 @@ fn composed_pairs_train_and_multi_source_clips_are_refused() {
     assert!(
         err.contains("compose = 2") && err.contains("train-duet"),
         "{err}"
+    );
+}
+
+/// NoPrior with an IOI iteration budget trains to the end and logs, per step, the samples the budget stopped
+/// early; without a budget that count is 0 on every step, and a budget of N + 1 (never binding) trains with
+/// the same losses as none.
+#[test]
+fn ioi_iteration_budget_trains_and_logs_the_samples_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = tiny_data(dir.path(), 4, 4);
+    let steps = layout.stage_dir("train").join("steps.csv");
+    let noprior = |budget: Option<usize>| {
+        let mut cfg = TrainConfig {
+            method: oassl_pipeline::config::Method::NoPrior,
+            ..tiny_train()
+        };
+        cfg.loss.ioi_iteration_budget = budget;
+        cfg
+    };
+    let forced = TrainOptions {
+        force: true,
+        ..TrainOptions::default()
+    };
+    let cut_short = || -> Vec<usize> {
+        super::step_log::read_rows(&steps)
+            .unwrap()
+            .iter()
+            .map(|r| {
+                assert!(r.total.is_finite(), "{r:?}");
+                r.ioi_cut_short
+            })
+            .collect()
+    };
+    let losses = || -> Vec<f64> {
+        super::step_log::read_rows(&steps)
+            .unwrap()
+            .iter()
+            .map(|r| r.total)
+            .collect()
+    };
+
+    run(&noprior(None), &layout, &forced).unwrap();
+    assert!(cut_short().iter().all(|&c| c == 0));
+    let rows = super::step_log::read_rows(&steps).unwrap();
+    assert!(
+        rows.iter().any(|r| r.osc != 0.0),
+        "L_OSC never contributed: {rows:?}"
+    );
+    let unbounded = losses();
+
+    run(&noprior(Some(1)), &layout, &forced).unwrap();
+    let counts = cut_short();
+    assert!(counts.iter().any(|&c| c > 0), "{counts:?}");
+    assert!(
+        counts.iter().all(|&c| c <= tiny_train().batch_size),
+        "{counts:?}"
+    );
+
+    // The tiny set's maps have at most (image_size / stride)² positions.
+    let positions = (tiny_train().image_size as usize / 16).pow(2);
+    run(&noprior(Some(positions + 1)), &layout, &forced).unwrap();
+    assert!(cut_short().iter().all(|&c| c == 0));
+    let ample = losses();
+    assert_eq!(ample.len(), unbounded.len());
+    assert!(
+        ample
+            .iter()
+            .zip(&unbounded)
+            .all(|(a, b)| (a - b).abs() < 1e-4),
+        "a budget that never binds changed the losses: {ample:?} vs {unbounded:?}"
     );
 }

@@ -77,19 +77,15 @@ pub(super) fn train_loop(
         times.forward = phase.elapsed().as_secs_f64();
         let phase = Instant::now();
         session.adam.zero_grad();
-        if session.autocast {
-            (&terms.total * session.adam.loss_scale).backward();
-        } else {
-            terms.total.backward();
-        }
+        session.adam.scale_loss(&terms.total).backward();
         times.backward = phase.elapsed().as_secs_f64();
         let phase = Instant::now();
-        let applied = session.adam.step(session.autocast)?;
+        let applied = session.adam.step()?;
         times.optimizer = phase.elapsed().as_secs_f64();
         step = batch.step + 1;
         trained += 1;
         let epoch = batch.step / steps_per_epoch;
-        pending.push((step, epoch), &terms, times, applied, batch.len());
+        pending.push((step, epoch), &terms, times, applied.as_ref(), batch.len());
         let checkpoint_due = step.is_multiple_of(cfg.checkpoint_every) && step < total_steps;
         if step.is_multiple_of(cfg.log_every) || checkpoint_due || step == end_step {
             // The step's one host synchronisation: a checkpoint is never written after an unread loss.
