@@ -27,18 +27,19 @@ PY="${PYTHON:-python3}"
 
 [ -x "$BIN" ] || { echo "gpu.sh: no oassl binary at $BIN (set OASSL_BIN)" >&2; exit 1; }
 [ -f "$MINILM/config.json" ] || { echo "gpu.sh: no MiniLM at $MINILM (set MINILM_DIR or run make setup)" >&2; exit 1; }
-TORCH_DIR="$("$PY" -c 'import torch,os;print(os.path.dirname(torch.__file__))' 2>/dev/null)"
+TORCH_DIR="$("$PY" -c 'import torch,os;print(os.path.dirname(torch.__file__))' 2>/dev/null)" \
+  || { echo "gpu.sh: $PY cannot import torch (set PYTHON to a Python that has torch 2.11)" >&2; exit 1; }
 export LD_LIBRARY_PATH="$TORCH_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 if [ "$MODE" = cuda ]; then
   # pipeline.gpu.toml's training shapes; 768 training clips = 6 steps of 128 per epoch.
   DEVICE=cuda SIDE=224 AUDIO_S=3.0 BATCH=128 STRIDE=32 WORKERS=12 EPOCHS=3
-  TRAIN_CLIPS=384 TEST_CLIPS=4 PRETRAIN=16 INFER_BATCH=512 WARMUP=5 ITERATIONS=10
+  TRAIN_CLIPS=384 TEST_CLIPS=4 PRETRAIN=16 INFER_BATCH=512 WARMUP=5 ITERATIONS=10 LOG_EVERY=6
   PRECISIONS="fp32 fp16"
 else
   # Small enough for two CPU cores in about two minutes; the same steps as the CUDA form.
   DEVICE=cpu SIDE=64 AUDIO_S=0.5 BATCH=4 STRIDE=16 WORKERS=2 EPOCHS=1
-  TRAIN_CLIPS=4 TEST_CLIPS=1 PRETRAIN=4 INFER_BATCH=8 WARMUP=1 ITERATIONS=1
+  TRAIN_CLIPS=4 TEST_CLIPS=1 PRETRAIN=4 INFER_BATCH=8 WARMUP=1 ITERATIONS=1 LOG_EVERY=1
   PRECISIONS="fp32"
 fi
 
@@ -47,7 +48,9 @@ mkdir -p "$OUT"
 LOG="$OUT/gpu.log"
 : > "$LOG"
 
-config() { # METHOD AUTOCAST -> $OUT/pipeline.toml
+config() { # METHOD AUTOCAST [IOI_BUDGET, "exact" for none] -> $OUT/pipeline.toml
+  local budget="ioi_iteration_budget = ${3:-16}"
+  [ "${3:-}" = exact ] && budget=""
   cat > "$OUT/pipeline.toml" <<TOML
 [data]
 root = "$OUT/data"
@@ -80,9 +83,10 @@ workers = $WORKERS
 freeze_visual = false
 visual_output_stride = $STRIDE
 visual_weights = ""
+log_every = $LOG_EVERY
 
 [train.loss]
-ioi_iteration_budget = 16
+$budget
 TOML
 }
 
@@ -116,6 +120,13 @@ for precision in $PRECISIONS; do
   run "$BIN" --config "$OUT/pipeline.toml" cost --phases train:lvs,train:noprior,train:oassl \
     --precision "$precision" --warmup "$WARMUP" --iterations "$ITERATIONS"
   cp "$OUT/data/cost/cost.json" "$RES/cost_$precision.json"
+  if [ "$precision" = fp32 ]; then
+    echo "gpu.sh: cost noprior fp32, exact IOI" >&2
+    config oassl false exact
+    run "$BIN" --config "$OUT/pipeline.toml" cost --phases train:noprior --precision fp32 \
+      --warmup "$WARMUP" --iterations "$ITERATIONS"
+    cp "$OUT/data/cost/cost.json" "$RES/cost_exact_fp32.json"
+  fi
   echo "gpu.sh: PyTorch reference $precision" >&2
   "$PY" "$ROOT/bench/reference_step.py" --device "$DEVICE" --precision "$precision" --batch-size "$BATCH" \
     --image-size "$SIDE" --audio-seconds "$AUDIO_S" --visual-output-stride "$STRIDE" --warmup "$WARMUP" \
@@ -131,9 +142,10 @@ for b in "$INFER_BATCH" 1; do
     --iterations "$ITERATIONS" 2>>"$LOG" | tail -n1 > "$RES/ref_infer_$b.json"
 done
 
-"$PY" - "$RES" "$MODE" "$PRECISIONS" "$INFER_BATCH" "$BATCH" "$SIDE" "$AUDIO_S" <<'PY' | tee "$OUT/gpu.md"
+"$PY" - "$RES" "$MODE" "$PRECISIONS" "$INFER_BATCH" "$BATCH" "$SIDE" "$AUDIO_S" "$LOG_EVERY" <<'PY' | tee "$OUT/gpu.md"
 import csv, json, statistics, sys
-res, mode, precisions, infer_batch, batch, side, seconds = sys.argv[1:]
+res, mode, precisions, infer_batch, batch, side, seconds, log_every = sys.argv[1:]
+log_every = int(log_every)
 load = lambda name: json.load(open(f"{res}/{name}"))
 gib = lambda b: "n/a" if b is None else f"{b / 2**30:.2f}"
 mem = "peak GPU memory (GiB)" if mode == "cuda" else "peak memory (GiB)"
@@ -144,9 +156,15 @@ for p in precisions.split():
     ref = load(f"ref_train_{p}.json")
     for m in ["lvs", "noprior", "oassl"]:
         with open(f"{res}/train_{m}_{p}.csv") as f:
-            sps = [float(r["samples_per_s"]) for r in csv.DictReader(f)]
-        # The first steps include cuDNN autotuning and the loader's start; the median of the rest.
-        steady = sps[2:] if len(sps) > 2 else sps
+            rows_csv = list(csv.DictReader(f))
+        # samples_per_s is measured per logging window (the loss terms are read every log_every steps), so
+        # every row of a window repeats it: one value per window. The first window holds cuDNN's autotuning
+        # and the loader's start; the median of the others.
+        windows = {}
+        for r in rows_csv:
+            windows[(int(r["step"]) - 1) // log_every] = float(r["samples_per_s"])
+        sps = [windows[k] for k in sorted(windows)]
+        steady = sps[1:] if len(sps) > 1 else sps
         step = cost[m]
         r = lambda v: f"{v:.1f}" if m == "lvs" else "—"
         rows.append((f"train {m} {label}: samples/s, `oassl train` (loader included)",
@@ -156,6 +174,13 @@ for p in precisions.split():
                      r(ref["samples_per_s"])))
         rows.append((f"train {m} {label}: {mem}", gib(step["peak_memory_bytes"]),
                      gib(ref["peak_memory_bytes"]) if m == "lvs" else "—"))
+        if m != "lvs":
+            cut = sum(int(r["ioi_cut_short"]) for r in rows_csv) / (len(rows_csv) * int(batch))
+            rows.append((f"train {m} {label}: samples whose IOI the budget cut short (%)", f"{100 * cut:.1f}", "—"))
+        if m == "noprior" and p == "fp32":
+            exact = load("cost_exact_fp32.json")[0]
+            rows.append(("train noprior fp32: samples/s, step only, exact IOI (no iteration budget)",
+                         f"{exact['batch_size'] / exact['seconds_per_iter']:.1f}", "—"))
 for b in [int(infer_batch), 1]:
     ours, ref = load(f"cost_infer_{b}.json")[0], load(f"ref_infer_{b}.json")
     if b == 1:
@@ -170,7 +195,9 @@ for name, ours, ref in rows:
     print(f"| {name} | {ours} | {ref} |")
 PY
 echo
-echo "IOI (noprior, and oassl with OSC) trains with ioi_iteration_budget = 16: no host read inside the step."
+echo "IOI (noprior, and oassl with OSC) trains with ioi_iteration_budget = 16: no host read inside the step;"
+echo "the exact-IOI row reads IOI's stop flag every 4 iterations. Loader-included samples/s: median over logging"
+echo "windows after the first (cuDNN autotuning)."
 echo "PyTorch reference: bench/reference_step.py, the lvs objective only; its inference is the two encoders and"
 echo "the sound map (oassl's also runs IOI); its peak GPU memory is torch's reserved peak (oassl's: nvidia-smi,"
 echo "CUDA context included). Log: $LOG"

@@ -57,6 +57,14 @@ fn cpu_form_prints_every_row_with_numbers() {
         positive(ours, &step);
         let memory = format!("train {method} fp32: peak memory (GiB)");
         positive(cells(&table, &memory).0, &memory);
+        if method != "lvs" {
+            let cut = format!("train {method} fp32: samples whose IOI the budget cut short (%)");
+            let share: f64 = cells(&table, &cut)
+                .0
+                .parse()
+                .unwrap_or_else(|_| panic!("{cut}: not a number in\n{table}"));
+            assert!((0.0..=100.0).contains(&share), "{cut}: {share}");
+        }
         // The reference implements the lvs objective only.
         if method == "lvs" {
             positive(reference, "PyTorch lvs step");
@@ -64,6 +72,8 @@ fn cpu_form_prints_every_row_with_numbers() {
             assert_eq!(reference, "—", "{table}");
         }
     }
+    let exact = "train noprior fp32: samples/s, step only, exact IOI (no iteration budget)";
+    positive(cells(&table, exact).0, exact);
     for row in [
         "inference batch 8: samples/s",
         "inference batch 1: latency (ms)",

@@ -75,7 +75,7 @@ pub enum Precision {
 
 impl Precision {
     /// Adam with the paper's settings over `vs`, with the training loop's dynamic loss scaling for f16.
-    pub fn optimizer(self, vs: &tch::nn::VarStore) -> Adam {
+    pub fn optimizer(self, vs: &tch::nn::VarStore) -> Result<Adam> {
         match self {
             Precision::Fp16 => {
                 Adam::with_loss_scaling(vs, AdamParams::default(), INITIAL_LOSS_SCALE)
@@ -273,7 +273,7 @@ pub fn measure(phase: Phase, s: &CostSettings, device: Device) -> Result<CostRow
     };
     let seconds = match phase {
         Phase::Train(method) => {
-            let mut adam = precision.optimizer(&vs);
+            let mut adam = precision.optimizer(&vs)?;
             let mut step = || -> Result<()> {
                 let _loss = train_step(&model, &mut adam, &x, &s.loss, method, precision)?;
                 Ok(())
@@ -472,7 +472,7 @@ mod tests {
             "text_proj.weight",
         ];
         let before: Vec<Tensor> = names.iter().map(|n| vs.variables()[*n].copy()).collect();
-        let mut adam = Precision::Bf16.optimizer(&vs);
+        let mut adam = Precision::Bf16.optimizer(&vs).unwrap();
         let x = StepInputs::random(&s, 4, Device::Cpu);
         let out = model
             .forward(&x.frames, &x.audio, &x.fg, &x.bg, true)

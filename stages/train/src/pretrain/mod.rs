@@ -283,7 +283,7 @@ fn train_loop(
             lr: cfg.learning_rate,
             ..AdamParams::default()
         },
-    );
+    )?;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let per_epoch = train_idx.len() / cfg.batch_size;
     let mut order = train_idx.to_vec();

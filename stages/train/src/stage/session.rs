@@ -84,9 +84,9 @@ impl Session {
             eps: cfg.adam_epsilon,
         };
         let mut adam = if autocast {
-            Adam::with_loss_scaling(&vs, params, INITIAL_LOSS_SCALE)
+            Adam::with_loss_scaling(&vs, params, INITIAL_LOSS_SCALE)?
         } else {
-            Adam::new(&vs, params)
+            Adam::new(&vs, params)?
         };
 
         let checkpoints = files.checkpoints();
