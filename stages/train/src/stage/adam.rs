@@ -498,7 +498,7 @@ mod tests {
             let mut loss = ((&a * &xa - 1.0).square() * step as f64).sum(Kind::Float)
                 + (&c * &xc).sin().sum(Kind::Float);
             if step >= 3 {
-                loss = loss + (&b * &xb).exp().sum(Kind::Float);
+                loss += (&b * &xb).exp().sum(Kind::Float);
             }
             loss.backward();
             for (r, var) in reference.iter_mut().zip([&a, &b, &c]) {
