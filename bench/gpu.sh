@@ -169,6 +169,12 @@ for p in precisions.split():
         r = lambda v: f"{v:.1f}" if m == "lvs" else "—"
         rows.append((f"train {m} {label}: samples/s, `oassl train` (loader included)",
                      f"{statistics.median(steady):.1f}", "—"))
+        # Where the training thread spends a step (host clock: a phase that waits for the device shows it).
+        later = [r for r in rows_csv if (int(r["step"]) - 1) // log_every > 0] or rows_csv
+        ms = lambda col: statistics.median(float(r[col]) for r in later) * 1e3
+        rows.append((f"train {m} {label}: ms per step, `oassl train`: loader wait / upload+forward / backward / optimizer",
+                     " / ".join(f"{ms(c):.1f}" for c in ["loader_s", "forward_s", "backward_s", "optimizer_s"]),
+                     "—"))
         rows.append((f"train {m} {label}: samples/s, step only (`oassl cost`)",
                      f"{step['batch_size'] / step['seconds_per_iter']:.1f}",
                      r(ref["samples_per_s"])))
@@ -197,7 +203,7 @@ PY
 echo
 echo "IOI (noprior, and oassl with OSC) trains with ioi_iteration_budget = 16: no host read inside the step;"
 echo "the exact-IOI row reads IOI's stop flag every 4 iterations. Loader-included samples/s: median over logging"
-echo "windows after the first (cuDNN autotuning)."
+echo "windows after the first (cuDNN autotuning); ms per step: medians over the same steps, on the host's clock."
 echo "PyTorch reference: bench/reference_step.py, the lvs objective only; its inference is the two encoders and"
 echo "the sound map (oassl's also runs IOI); its peak GPU memory is torch's reserved peak (oassl's: nvidia-smi,"
 echo "CUDA context included). Log: $LOG"

@@ -52,6 +52,21 @@ fn cpu_form_prints_every_row_with_numbers() {
     for method in ["lvs", "noprior", "oassl"] {
         let with_loader = format!("train {method} fp32: samples/s, `oassl train`");
         positive(cells(&table, &with_loader).0, &with_loader);
+        let phases = format!("train {method} fp32: ms per step, `oassl train`");
+        let times: Vec<f64> = cells(&table, &phases)
+            .0
+            .split(" / ")
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("{phases}: {v:?} in\n{table}"))
+            })
+            .collect();
+        assert_eq!(times.len(), 4, "{phases}: {times:?}");
+        assert!(
+            times.iter().all(|t| t.is_finite() && *t >= 0.0),
+            "{times:?}"
+        );
+        assert!(times[1] > 0.0 && times[2] > 0.0, "{phases}: {times:?}");
         let step = format!("train {method} fp32: samples/s, step only");
         let (ours, reference) = cells(&table, &step);
         positive(ours, &step);

@@ -169,7 +169,7 @@ pub fn train_step(
     precision: Precision,
 ) -> Result<Tensor> {
     let fp16 = precision == Precision::Fp16;
-    let out = tch::autocast(fp16, || {
+    let out = oassl_train::model::cuda_autocast(fp16, || {
         model.forward(&x.frames, &x.audio, &x.fg, &x.bg, true)
     })?;
     let terms = loss::total(&out, loss_cfg, method)?;

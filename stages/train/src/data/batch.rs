@@ -1,27 +1,27 @@
 //! Batches as plain buffers, built by rayon workers and handed to the training thread over a bounded channel.
 //!
-//! Workers never touch libtorch (its intra-op pool would fight rayon's); the training thread turns a [`Batch`]
-//! into tensors with [`Batch::tensors`]. Each step's samples and augmentation depend only on the seed, the step
+//! Workers never touch libtorch (its intra-op pool would fight rayon's); a [`Batch`] becomes tensors on another
+//! thread ([`super::staging`]). Each step's samples and augmentation depend only on the seed, the step
 //! and the sample's position, so a resumed run sees exactly the batches the interrupted one would have seen.
 
-use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use oassl_pipeline::SampleId;
 
 use super::audio_clip::{audio_input, read_wav, samples_input, AudioWindow};
 use super::decoded_cache::{train_resize, DecodedCache};
-use super::frames::{frame_tensor_data, read_frame, FrameTransform, IMAGENET_MEAN, IMAGENET_STD};
+use super::frames::{frame_tensor_data, read_frame, FrameTransform};
+use super::handover::Handover;
 use super::samples::TrainSample;
-use super::upload::to_device_async;
+use super::staging::HostBatch;
+use super::upload::{host_f32, to_device_async};
 
 /// splitmix64 finaliser: decorrelates seeds built from small integers.
 fn mix(mut z: u64) -> u64 {
@@ -94,84 +94,11 @@ impl Batch {
         self.ids.is_empty()
     }
 
-    /// Creates the tensors on `device` (call on the training thread).
-    ///
-    /// With `compose = N` the N consecutive clips of each sample become one (NoPrior's `concat_num`): their
-    /// frames stacked vertically (the `[N, S, S, 3]` bytes already are the `[N·S, S, 3]` image), their
-    /// log-spectrograms averaged, their foreground captions side by side (`N·K_max` rows, padding masked) and
-    /// the mean of their background vectors as the background. The background is a mean of vectors rather
-    /// than the embedding of a joined caption because stage three has no text encoder and compositions are
-    /// drawn anew every epoch.
+    /// The batch's tensors on `device`; see [`HostBatch::to_device`] for what `compose` does. The training loop
+    /// stages its batches on a thread of their own instead ([`super::staging::StagedBatches`]).
     pub fn tensors(&self, device: Device) -> Result<BatchTensors> {
-        let clips = self.ids.len() as i64;
-        let n = self.compose.max(1) as i64;
-        let b = clips / n;
-        let s = self.image_size as i64;
-        let (f, t) = (self.spec_shape.0 as i64, self.spec_shape.1 as i64);
-        let k = self.k_max as i64;
-        let d = self.text_dim as i64;
-        let to = |v: &[f32], shape: &[i64]| -> Result<Tensor> {
-            Ok(to_device_async(
-                &Tensor::f_from_slice(v)?.f_view(shape)?,
-                device,
-            )?)
-        };
-        if let Some(i) = self
-            .fg_valid
-            .chunks(self.k_max.max(1))
-            .position(|row| !row.contains(&true))
-        {
-            bail!("sample {}: no foreground text vector", self.ids[i]);
-        }
-        let fg_valid = if self.fg_valid.iter().all(|&v| v) {
-            None
-        } else {
-            Some(to_device_async(
-                &Tensor::f_from_slice(&self.fg_valid)?.f_view([b, n * k])?,
-                device,
-            )?)
-        };
-        let spec = to_device_async(
-            &Tensor::f_from_data_size(&self.spec, &[clips, 1, f, t], Kind::Float)?,
-            device,
-        )?;
-        let background = to(&self.background, &[clips, d])?;
-        let (spec, background) = if n == 1 {
-            (spec, background)
-        } else {
-            (
-                spec.f_view([b, n, 1, f, t])?
-                    .f_mean_dim(1, false, Kind::Float)?,
-                background
-                    .f_view([b, n, d])?
-                    .f_mean_dim(1, false, Kind::Float)?,
-            )
-        };
-        Ok(BatchTensors {
-            frames: normalised_frames(&self.frames, [b, n * s, s], device)?,
-            spec,
-            foreground: to(&self.foreground, &[b, n * k, d])?,
-            background,
-            fg_valid,
-        })
+        HostBatch::new(self, device)?.to_device(device)
     }
-}
-
-/// `[B, H, W, 3]` bytes → `[B, 3, H, W]` ImageNet-normalised f32 on `device`: `(x / 255 − μ) / σ` in f32, the
-/// same operations in the same order as [`super::frames::normalise`], so both give identical values.
-fn normalised_frames(bytes: &[u8], [b, h, w]: [i64; 3], device: Device) -> Result<Tensor> {
-    let stats = |v: [f32; 3]| -> Result<Tensor> {
-        Ok(to_device_async(
-            &Tensor::f_from_slice(&v)?.f_view([1, 3, 1, 1])?,
-            device,
-        )?)
-    };
-    let x = to_device_async(&Tensor::f_from_slice(bytes)?.f_view([b, h, w, 3])?, device)?
-        .f_permute([0, 3, 1, 2])?
-        .f_to_kind(Kind::Float)?;
-    Ok(((x / 255.0) - stats(IMAGENET_MEAN)?)
-        .f_div(&stats(IMAGENET_STD)?)?
-        .f_contiguous()?)
 }
 
 /// Where the loader reads each sample from.
@@ -371,10 +298,7 @@ impl Batch {
 }
 
 /// Batches of a run, produced on a background thread; iterate to receive them in step order.
-pub struct BatchLoader {
-    rx: Receiver<Result<Batch>>,
-    handle: Option<JoinHandle<()>>,
-}
+pub struct BatchLoader(Handover<Batch>);
 
 impl BatchLoader {
     /// Starts building the batches of `plan` (`(step, sample indices)` in order) from `source`.
@@ -384,29 +308,19 @@ impl BatchLoader {
         plan: Vec<(usize, Vec<usize>)>,
         settings: LoaderSettings,
     ) -> Result<Self> {
-        let (tx, rx) = sync_channel(settings.prefetch);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(settings.workers)
             .thread_name(|i| format!("oassl-loader-{i}"))
             .build()
             .context("starting the data-loading threads")?;
-        let handle = std::thread::Builder::new()
-            .name("oassl-batches".into())
-            .spawn(move || {
-                for (step, indices) in plan {
-                    let batch =
-                        pool.install(|| load_batch(&samples, &indices, &source, &settings, step));
-                    let failed = batch.is_err();
-                    if tx.send(batch).is_err() || failed {
-                        return;
-                    }
-                }
-            })
-            .context("starting the batch thread")?;
-        Ok(Self {
-            rx,
-            handle: Some(handle),
-        })
+        let batches = plan.into_iter().map(move |(step, indices)| {
+            pool.install(|| load_batch(&samples, &indices, &source, &settings, step))
+        });
+        Ok(Self(Handover::spawn(
+            "oassl-batches",
+            settings.prefetch,
+            batches,
+        )?))
     }
 }
 
@@ -414,17 +328,7 @@ impl Iterator for BatchLoader {
     type Item = Result<Batch>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.rx.recv() {
-            Ok(b) => Some(b),
-            Err(_) => {
-                if let Some(h) = self.handle.take() {
-                    if h.join().is_err() {
-                        return Some(Err(anyhow!("the batch thread panicked")));
-                    }
-                }
-                None
-            }
-        }
+        self.0.next()
     }
 }
 
@@ -492,34 +396,18 @@ pub fn eval_tensors(items: &[EvalItem], size: u32, device: Device) -> Result<(Te
     }
     let frames: Vec<f32> = items.iter().flat_map(|i| i.frame.iter().copied()).collect();
     let spec: Vec<f32> = items.iter().flat_map(|i| i.spec.iter().copied()).collect();
-    let frames = to_device_async(
-        &Tensor::f_from_slice(&frames)?.f_view([b, 3, i64::from(tiles) * s, s])?,
-        device,
-    )?;
-    let spec = to_device_async(
-        &Tensor::f_from_slice(&spec)?.f_view([b, 1, f as i64, t as i64])?,
-        device,
-    )?
-    .to_kind(Kind::Float);
+    let upload = |v: &[f32], shape: &[i64]| -> Result<Tensor> {
+        Ok(to_device_async(&host_f32(v, shape, device)?, device)?)
+    };
+    let frames = upload(&frames, &[b, 3, i64::from(tiles) * s, s])?;
+    let spec = upload(&spec, &[b, 1, f as i64, t as i64])?;
     Ok((frames, spec))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::frames::{IMAGENET_MEAN, IMAGENET_STD};
     use super::*;
-
-    #[test]
-    fn frames_normalised_on_the_device_equal_the_host_normalisation() {
-        let img =
-            image::RgbImage::from_fn(5, 5, |x, y| image::Rgb([(x * 50) as u8, (y * 60) as u8, 7]));
-        let host = super::super::frames::normalise(&img);
-        let device = normalised_frames(img.as_raw(), [1, 5, 5], Device::Cpu).unwrap();
-        let device = Vec::<f32>::try_from(device.flatten(0, -1)).unwrap();
-        assert_eq!(
-            host.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            device.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
-    }
 
     /// Two samples of two clips each: frames stacked (clip 0 on top), spectrograms and background vectors
     /// averaged, the clips' foreground rows side by side with their padding masked.

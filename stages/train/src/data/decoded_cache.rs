@@ -354,7 +354,7 @@ fn build(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::data::batch::{BatchLoader, LoaderSettings, Source};
     use crate::data::FrameTransform;
@@ -362,7 +362,7 @@ mod tests {
     use std::sync::Arc;
 
     /// `n` clips of different frame shapes with a 0.5 s WAV each.
-    fn clips(dir: &Path, n: usize) -> Vec<TrainSample> {
+    pub(crate) fn clips(dir: &Path, n: usize) -> Vec<TrainSample> {
         (0..n)
             .map(|i| {
                 let id = SampleId::parse(&format!("clip-{i}")).unwrap();

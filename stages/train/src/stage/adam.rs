@@ -7,10 +7,13 @@
 //! ```
 //!
 //! The trainable weights live in one flat buffer (each variable is a view of its slice) and so do `m` and
-//! `v`: a step is a dozen kernels over all weights, not a dozen per variable. tch reaches neither libtorch's
-//! multi-tensor (`_foreach_*`) nor its fused Adam, and per-variable updates cost about 1,500 kernel launches
-//! per step for the two ResNet-18s, which kept a GPU waiting on the host. A step in which some variable got no
-//! gradient updates the others one by one, as Adam defines (a missing gradient is not a zero one).
+//! `v`. On CUDA a step is a dozen kernels over all weights ([`Update::Runs`]), not a dozen per variable: tch
+//! reaches neither libtorch's multi-tensor (`_foreach_*`) nor its fused Adam, and per-variable updates cost
+//! about 1,500 kernel launches per step for the two ResNet-18s, which kept a GPU waiting on the host. On the
+//! CPU the update goes variable by variable ([`Update::PerVariable`]): there a launch costs nothing and each
+//! variable's temporaries stay in cache, which made the lvs step 12 % faster than passes over the whole buffer
+//! (BENCHMARKS.md). Either way a variable without a gradient is left alone, as Adam defines (a missing
+//! gradient is not a zero one).
 //!
 //! With loss scaling (fp16 autocast), gradients arrive multiplied by `s` and are divided by it first; a step
 //! whose gradients are not all finite is skipped ([`LossScaler`] has the schedule of `s`). That decision stays
@@ -77,6 +80,26 @@ impl Slot {
     }
 }
 
+/// How a step walks the flat buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    /// One update per run of consecutive variables that have a gradient (the whole buffers when all do).
+    Runs,
+    /// One update per variable that has a gradient.
+    PerVariable,
+}
+
+impl Update {
+    /// What suits `device`: runs on an accelerator, variable by variable on the CPU.
+    pub fn for_device(device: tch::Device) -> Self {
+        if device == tch::Device::Cpu {
+            Self::PerVariable
+        } else {
+            Self::Runs
+        }
+    }
+}
+
 /// The optimizer and its state.
 pub struct Adam {
     params: AdamParams,
@@ -88,6 +111,8 @@ pub struct Adam {
     v: Tensor,
     /// Number of updates applied (t), on the host when every step applies.
     t: u64,
+    /// How a step walks the buffers.
+    update: Update,
     /// With loss scaling, the scale and the update count live on the device (see [`LossScaler`]).
     scaler: Option<LossScaler>,
 }
@@ -129,6 +154,7 @@ impl Adam {
             v: weights.zeros_like(),
             weights,
             t: 0,
+            update: Update::for_device(device),
             scaler: None,
         };
         adam.link_weights()?;
@@ -223,34 +249,57 @@ impl Adam {
         }
     }
 
-    /// What one step updates: the whole flat buffers when every variable has a gradient (one concatenation of
-    /// the gradients), else each variable that has one, through its slices.
+    /// Walks the buffers as `update` says instead of as the device suggests.
+    pub fn with_update(self, update: Update) -> Self {
+        Self { update, ..self }
+    }
+
+    /// What one step updates, as [`Update`] says.
     fn parts(&self, grads: &[Tensor]) -> Vec<Part> {
-        if grads.iter().all(Tensor::defined) {
-            let flat: Vec<Tensor> = grads.iter().map(|g| g.reshape([-1])).collect();
-            let grad = if flat.is_empty() {
-                self.weights.zeros_like()
-            } else {
-                Tensor::cat(&flat, 0)
-            };
-            return vec![Part {
-                weights: self.weights.shallow_clone(),
-                grad,
-                m: self.m.shallow_clone(),
-                v: self.v.shallow_clone(),
-            }];
+        match self.update {
+            Update::Runs => self.runs(grads),
+            Update::PerVariable => self
+                .slots
+                .iter()
+                .zip(grads)
+                .filter(|(_, g)| g.defined())
+                .map(|(slot, g)| Part {
+                    weights: slot.of(&self.weights),
+                    grad: g.shallow_clone(),
+                    m: slot.of(&self.m),
+                    v: slot.of(&self.v),
+                })
+                .collect(),
         }
-        self.slots
-            .iter()
-            .zip(grads)
-            .filter(|(_, g)| g.defined())
-            .map(|(slot, g)| Part {
-                weights: slot.of(&self.weights),
-                grad: g.shallow_clone(),
-                m: slot.of(&self.m),
-                v: slot.of(&self.v),
-            })
-            .collect()
+    }
+
+    /// Each maximal run of consecutive variables (in `slots` order) that have a gradient, as slices of the flat
+    /// buffers with the run's gradients concatenated. When every variable has one that is the whole buffers; a
+    /// variable that never gets one (a caption projection the objective does not use) splits them in two, not
+    /// into one part per variable.
+    fn runs(&self, grads: &[Tensor]) -> Vec<Part> {
+        let mut parts = Vec::new();
+        let mut i = 0;
+        while i < self.slots.len() {
+            if !grads[i].defined() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < self.slots.len() && grads[i].defined() {
+                i += 1;
+            }
+            let run = &self.slots[start..i];
+            let (offset, numel) = (run[0].offset, run.iter().map(|s| s.numel).sum::<i64>());
+            let flat: Vec<Tensor> = grads[start..i].iter().map(|g| g.reshape([-1])).collect();
+            parts.push(Part {
+                weights: self.weights.narrow(0, offset, numel),
+                grad: Tensor::cat(&flat, 0),
+                m: self.m.narrow(0, offset, numel),
+                v: self.v.narrow(0, offset, numel),
+            });
+        }
+        parts
     }
 
     /// The counters, read from the device when loss scaling keeps them there (one wait for the device).
@@ -470,11 +519,17 @@ mod tests {
     }
 
     /// Three variables of different shapes. `b` enters the loss only from the third step, so the first two
-    /// steps have a variable without a gradient (updated variable by variable, `b` left alone) and the rest go
-    /// through the flat buffers. Both must match textbook Adam, and the variables the `VarStore` hands out must
-    /// be the ones that move.
+    /// steps have a variable without a gradient (`b` left alone; with [`Update::Runs`] two runs, `a` and `c`)
+    /// and the rest update all three. Both ways of walking the buffers must match textbook Adam, and the
+    /// variables the `VarStore` hands out must be the ones that move.
     #[test]
     fn flat_buffers_take_the_textbook_steps_also_while_a_variable_has_no_gradient() {
+        for update in [Update::Runs, Update::PerVariable] {
+            textbook_steps(update);
+        }
+    }
+
+    fn textbook_steps(update: Update) {
         let params = AdamParams {
             lr: 0.03,
             ..AdamParams::default()
@@ -484,7 +539,7 @@ mod tests {
         let a = root.var("a", &[2, 3], nn::Init::Const(0.5));
         let b = root.var("b", &[4], nn::Init::Const(-1.0));
         let c = root.var("c", &[1, 1, 2], nn::Init::Const(2.0));
-        let mut adam = Adam::new(&vs, params).unwrap();
+        let mut adam = Adam::new(&vs, params).unwrap().with_update(update);
         let xa = Tensor::from_slice(&[1.0f32, -2.0, 0.5, 3.0, -0.25, 1.5]).view([2, 3]);
         let xb = Tensor::from_slice(&[0.1f32, -0.7, 2.0, 1.0]);
         let xc = Tensor::from_slice(&[-3.0f32, 0.2]).view([1, 1, 2]);
@@ -511,18 +566,62 @@ mod tests {
             assert!(adam.step().unwrap().is_none());
         }
         assert!(!reference[1][0].iter().all(|&w| w == -1.0), "b never moved");
+        assert_eq!(adam.update, update);
         for (name, (var, r)) in ["a", "b", "c"]
             .iter()
             .zip([&a, &b, &c].iter().zip(&reference))
         {
             let got = values(var);
             for (x, y) in got.iter().zip(&r[0]) {
-                assert!((x - y).abs() < 1e-5, "{name}: {got:?} vs {:?}", r[0]);
+                assert!(
+                    (x - y).abs() < 1e-5,
+                    "{update:?} {name}: {got:?} vs {:?}",
+                    r[0]
+                );
             }
             // The VarStore's own handle sees the same values (the variables are views of the flat buffer).
             let held = values(&vs.variables()[*name]);
             assert_eq!(held, got, "{name}");
         }
+    }
+
+    /// One part per run of consecutive variables with a gradient, each covering exactly that run's slice.
+    #[test]
+    fn parts_cover_each_run_of_variables_with_gradients() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let sizes = [("a", 2), ("b", 3), ("c", 1), ("d", 4), ("e", 5)];
+        let vars: Vec<Tensor> = sizes
+            .iter()
+            .map(|(name, n)| root.var(name, &[*n], nn::Init::Const(1.0)))
+            .collect();
+        let adam = Adam::new(&vs, AdamParams::default()).unwrap();
+        let extent = |p: &Part| {
+            let base = adam.weights.data_ptr() as usize;
+            (
+                (p.weights.data_ptr() as usize - base) / 4,
+                p.weights.numel(),
+            )
+        };
+        // a, c, d have gradients; b and e do not.
+        let grads: Vec<Tensor> = vars
+            .iter()
+            .zip([true, false, true, true, false])
+            .map(|(v, has)| if has { v.ones_like() } else { Tensor::new() })
+            .collect();
+        let parts = adam.runs(&grads);
+        assert_eq!(
+            parts.iter().map(extent).collect::<Vec<_>>(),
+            [(0, 2), (5, 5)]
+        );
+        assert!(parts.iter().all(|p| p.grad.size() == p.weights.size()));
+        let all: Vec<Tensor> = vars.iter().map(Tensor::ones_like).collect();
+        assert_eq!(
+            adam.runs(&all).iter().map(extent).collect::<Vec<_>>(),
+            [(0, 15)]
+        );
+        let none: Vec<Tensor> = vars.iter().map(|_| Tensor::new()).collect();
+        assert!(adam.runs(&none).is_empty());
     }
 
     /// A variable whose storage was replaced after the optimizer was built (what loading a checkpoint of
@@ -556,13 +655,14 @@ mod tests {
             lr: 0.05,
             ..AdamParams::default()
         };
-        let run = |scale: Option<f64>| {
+        let run = |scale: Option<f64>, update: Update| {
             let vs = nn::VarStore::new(Device::Cpu);
             let w = vs.root().var("w", &[4], nn::Init::Const(0.5));
-            let mut adam = match scale {
+            let adam = match scale {
                 Some(s) => Adam::with_loss_scaling(&vs, params, s).unwrap(),
                 None => Adam::new(&vs, params).unwrap(),
             };
+            let mut adam = adam.with_update(update);
             let x = Tensor::from_slice(&[1.0f32, -2.0, 0.25, 3.0]);
             for step in 0..5 {
                 adam.zero_grad();
@@ -577,12 +677,14 @@ mod tests {
                 adam.counters().unwrap().t,
             )
         };
-        let (plain, t_plain) = run(None);
-        let (scaled, t_scaled) = run(Some(256.0));
-        assert_eq!((t_plain, t_scaled), (5, 5));
-        for (a, b) in plain.iter().zip(&scaled) {
-            assert!((a - b).abs() < 1e-6, "{plain:?} vs {scaled:?}");
-        }
+        let (plain, t_plain) = run(None, Update::PerVariable);
         assert!(plain.iter().all(|&p| (p - 0.5).abs() > 0.1), "{plain:?}");
+        for update in [Update::Runs, Update::PerVariable] {
+            let (scaled, t_scaled) = run(Some(256.0), update);
+            assert_eq!((t_plain, t_scaled), (5, 5));
+            for (a, b) in plain.iter().zip(&scaled) {
+                assert!((a - b).abs() < 1e-6, "{update:?}: {plain:?} vs {scaled:?}");
+            }
+        }
     }
 }

@@ -402,8 +402,10 @@ fn composed_pairs_train_and_multi_source_clips_are_refused() {
 }
 
 /// NoPrior with an IOI iteration budget trains to the end and logs, per step, the samples the budget stopped
-/// early; without a budget that count is 0 on every step, and a budget of N + 1 (never binding) trains with
-/// the same losses as none.
+/// early; without a budget, and with a budget of N + 1 (never binding), that count is 0 on every step. That an
+/// ample budget gives the unbounded bank, labels and L_OSC is `an_ample_iteration_budget_gives_the_unbounded_result`
+/// in `model/ioi.rs`: comparing two whole runs here would rest on the seeded initialisation, which tests drawing
+/// from libtorch's process-wide generator on other threads can move.
 #[test]
 fn ioi_iteration_budget_trains_and_logs_the_samples_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
@@ -431,13 +433,6 @@ fn ioi_iteration_budget_trains_and_logs_the_samples_it_stopped() {
             })
             .collect()
     };
-    let losses = || -> Vec<f64> {
-        super::step_log::read_rows(&steps)
-            .unwrap()
-            .iter()
-            .map(|r| r.total)
-            .collect()
-    };
 
     run(&noprior(None), &layout, &forced).unwrap();
     assert!(cut_short().iter().all(|&c| c == 0));
@@ -446,7 +441,6 @@ fn ioi_iteration_budget_trains_and_logs_the_samples_it_stopped() {
         rows.iter().any(|r| r.osc != 0.0),
         "L_OSC never contributed: {rows:?}"
     );
-    let unbounded = losses();
 
     run(&noprior(Some(1)), &layout, &forced).unwrap();
     let counts = cut_short();
@@ -459,14 +453,7 @@ fn ioi_iteration_budget_trains_and_logs_the_samples_it_stopped() {
     // The tiny set's maps have at most (image_size / stride)² positions.
     let positions = (tiny_train().image_size as usize / 16).pow(2);
     run(&noprior(Some(positions + 1)), &layout, &forced).unwrap();
-    assert!(cut_short().iter().all(|&c| c == 0));
-    let ample = losses();
-    assert_eq!(ample.len(), unbounded.len());
-    assert!(
-        ample
-            .iter()
-            .zip(&unbounded)
-            .all(|(a, b)| (a - b).abs() < 1e-4),
-        "a budget that never binds changed the losses: {ample:?} vs {unbounded:?}"
-    );
+    let ample = cut_short();
+    assert_eq!(ample.len(), rows.len());
+    assert!(ample.iter().all(|&c| c == 0), "{ample:?}");
 }

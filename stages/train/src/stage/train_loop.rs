@@ -1,6 +1,7 @@
-//! The third phase of a training run: batches from the decoded-data cache through forward, backward and
-//! Adam. The loss terms stay on the device and are read back every `log_every` steps, before any checkpoint and
-//! at the end (the step's only host synchronisation); checkpoints every `checkpoint_every` steps.
+//! The third phase of a training run: batches from the decoded-data cache, staged as (pinned) host tensors on a
+//! thread of their own, through forward, backward and Adam. The loss terms stay on the device and are read
+//! back every `log_every` steps, before any checkpoint and at the end (the step's only host synchronisation);
+//! checkpoints every `checkpoint_every` steps.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use super::session::Session;
 use super::{TrainFiles, TrainOptions};
 use crate::data::batch::LoaderSettings;
 use crate::data::decoded_cache::{CacheParams, CacheState, DecodedCache};
-use crate::data::{BatchLoader, FrameTransform, Source, TrainSample};
+use crate::data::{BatchLoader, FrameTransform, Source, StagedBatches, TrainSample};
 use crate::loss;
 
 /// Where the loop stopped.
@@ -46,7 +47,10 @@ pub(super) fn train_loop(
         .stop_after
         .map_or(total_steps, |s| s.min(total_steps))
         .max(start_step);
-    let loader = loader(cfg, plan, files, start_step..end_step)?;
+    let batches = StagedBatches::spawn(
+        loader(cfg, plan, files, start_step..end_step)?,
+        session.device,
+    )?;
     let steps_per_epoch = plan.steps.steps_per_epoch();
     let progress = oassl_pipeline::progress::bar("train", total_steps);
     progress.set_position(start_step as u64);
@@ -56,15 +60,15 @@ pub(super) fn train_loop(
     let mut step = start_step;
     let mut pending = PendingSteps::default();
     let mut waited = Instant::now();
-    for batch in loader {
+    for batch in batches {
         let batch = batch?;
         let mut times = StepTimes {
             loader: waited.elapsed().as_secs_f64(),
             ..StepTimes::default()
         };
         let phase = Instant::now();
-        let t = batch.tensors(session.device)?;
-        let outputs = tch::autocast(session.autocast, || {
+        let t = batch.to_device(session.device)?;
+        let outputs = crate::model::cuda_autocast(session.autocast, || {
             session
                 .model
                 .forward(&t.frames, &t.spec, &t.foreground, &t.background, true)
@@ -85,7 +89,13 @@ pub(super) fn train_loop(
         step = batch.step + 1;
         trained += 1;
         let epoch = batch.step / steps_per_epoch;
-        pending.push((step, epoch), &terms, times, applied.as_ref(), batch.len());
+        pending.push(
+            (step, epoch),
+            &terms,
+            times,
+            applied.as_ref(),
+            batch.samples,
+        );
         let checkpoint_due = step.is_multiple_of(cfg.checkpoint_every) && step < total_steps;
         if step.is_multiple_of(cfg.log_every) || checkpoint_due || step == end_step {
             // The step's one host synchronisation: a checkpoint is never written after an unread loss.
