@@ -13,7 +13,7 @@ CARGO ?= cargo
 OASSL := target/release/oassl
 RUN := $(OASSL) --config $(CONFIG)
 
-.PHONY: setup build build-gpu data captions embed pretrain train eval demo report cost test test-suite soak soak-run bench-run bench-gpu lint fmt bench clean-data
+.PHONY: setup build build-gpu data captions embed pretrain train eval demo report cost test test-suite soak soak-run bench-run bench-gpu gpu-pack lint fmt bench clean-data
 
 ## setup: apt packages, .venv with torch 2.11.0 (libtorch), MiniLM weights (idempotent)
 setup:
@@ -97,6 +97,10 @@ bench-run:
 ## bench-gpu: stage three on one GPU (train samples/s fp32/fp16, peak memory, inference) beside PyTorch; ARGS=--cpu for the small CPU form
 bench-gpu:
 	./bench/gpu.sh $(ARGS)
+
+## gpu-pack: the FFmpeg-free binary and f16 MiniLM in bench/out/gpu-pack, for bench/gpu_host.sh on a GPU host
+gpu-pack: setup
+	./bench/gpu_pack.sh
 
 ## lint: formatting and clippy, warnings are errors
 lint:
