@@ -112,10 +112,13 @@ impl HostBatch {
 /// `[B, H, W, 3]` u8 on `device` → `[B, 3, H, W]` ImageNet-normalised f32: `(x / 255 − μ) / σ` in f32, the same
 /// operations in the same order as [`super::frames::normalise`], so both give identical values.
 pub(super) fn normalised_frames(bytes: &Tensor, device: Device) -> Result<Tensor> {
+    // Through pinned memory like the batch: a plain copy of even three floats would make the host wait for
+    // the device.
     let stats = |v: [f32; 3]| -> Result<Tensor> {
-        Ok(Tensor::f_from_slice(&v)?
-            .f_view([1, 3, 1, 1])?
-            .f_to_device(device)?)
+        Ok(to_device_async(
+            &host_f32(&v, &[1, 3, 1, 1], device)?,
+            device,
+        )?)
     };
     let x = bytes.f_permute([0, 3, 1, 2])?.f_to_kind(Kind::Float)?;
     Ok(((x / 255.0) - stats(IMAGENET_MEAN)?)
