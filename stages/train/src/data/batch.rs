@@ -20,8 +20,7 @@ use super::decoded_cache::{train_resize, DecodedCache};
 use super::frames::{frame_tensor_data, read_frame, FrameTransform};
 use super::handover::Handover;
 use super::samples::TrainSample;
-use super::staging::HostBatch;
-use super::upload::{host_f32, to_device_async};
+use super::upload::f32_on_device;
 
 /// splitmix64 finaliser: decorrelates seeds built from small integers.
 fn mix(mut z: u64) -> u64 {
@@ -46,9 +45,10 @@ pub struct Batch {
     pub step: usize,
     /// Its clips, `compose` consecutive ones per sample.
     pub ids: Vec<SampleId>,
-    /// Clips per sample (see [`Batch::tensors`]).
+    /// Clips per sample (see [`super::staging::HostBatch::to_device`]).
     pub compose: usize,
-    /// `[B·N, S, S, 3]` RGB crops as bytes, one per clip; normalised on the device by [`Batch::tensors`].
+    /// `[B·N, S, S, 3]` RGB crops as bytes, one per clip; normalised on the device by
+    /// [`super::staging::HostBatch::to_device`].
     pub frames: Vec<u8>,
     /// S.
     pub image_size: usize,
@@ -92,12 +92,6 @@ impl Batch {
     /// True for a batch without samples.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
-    }
-
-    /// The batch's tensors on `device`; see [`HostBatch::to_device`] for what `compose` does. The training loop
-    /// stages its batches on a thread of their own instead ([`super::staging::StagedBatches`]).
-    pub fn tensors(&self, device: Device) -> Result<BatchTensors> {
-        HostBatch::new(self, device)?.to_device(device)
     }
 }
 
@@ -396,17 +390,15 @@ pub fn eval_tensors(items: &[EvalItem], size: u32, device: Device) -> Result<(Te
     }
     let frames: Vec<f32> = items.iter().flat_map(|i| i.frame.iter().copied()).collect();
     let spec: Vec<f32> = items.iter().flat_map(|i| i.spec.iter().copied()).collect();
-    let upload = |v: &[f32], shape: &[i64]| -> Result<Tensor> {
-        Ok(to_device_async(&host_f32(v, shape, device)?, device)?)
-    };
-    let frames = upload(&frames, &[b, 3, i64::from(tiles) * s, s])?;
-    let spec = upload(&spec, &[b, 1, f as i64, t as i64])?;
+    let frames = f32_on_device(&frames, &[b, 3, i64::from(tiles) * s, s], device)?;
+    let spec = f32_on_device(&spec, &[b, 1, f as i64, t as i64], device)?;
     Ok((frames, spec))
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::frames::{IMAGENET_MEAN, IMAGENET_STD};
+    use super::super::staging::HostBatch;
     use super::*;
 
     /// Two samples of two clips each: frames stacked (clip 0 on top), spectrograms and background vectors
@@ -440,7 +432,10 @@ mod tests {
             text_dim: d,
         };
         assert_eq!(batch.len(), 2);
-        let t = batch.tensors(Device::Cpu).unwrap();
+        let t = HostBatch::new(&batch, Device::Cpu)
+            .unwrap()
+            .to_device(Device::Cpu)
+            .unwrap();
         assert_eq!(t.frames.size(), [2, 3, 4, 2]);
         // Rows 0-1 of sample 1 are clip 2 (bytes 20), rows 2-3 clip 3 (bytes 30).
         let red = |v: f64| (v / 255.0 - f64::from(IMAGENET_MEAN[0])) / f64::from(IMAGENET_STD[0]);

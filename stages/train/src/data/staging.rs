@@ -12,7 +12,7 @@ use tch::{Device, Kind, Tensor};
 use super::batch::{Batch, BatchLoader, BatchTensors};
 use super::frames::{IMAGENET_MEAN, IMAGENET_STD};
 use super::handover::Handover;
-use super::upload::{host_f32, host_tensor, to_device_async};
+use super::upload::{f32_on_device, host_f32, host_tensor, to_device_async};
 
 /// A batch's buffers as host tensors, pinned when the device is CUDA; [`HostBatch::to_device`] uploads them.
 #[derive(Debug)]
@@ -114,12 +114,7 @@ impl HostBatch {
 pub(super) fn normalised_frames(bytes: &Tensor, device: Device) -> Result<Tensor> {
     // Through pinned memory like the batch: a plain copy of even three floats would make the host wait for
     // the device.
-    let stats = |v: [f32; 3]| -> Result<Tensor> {
-        Ok(to_device_async(
-            &host_f32(&v, &[1, 3, 1, 1], device)?,
-            device,
-        )?)
-    };
+    let stats = |v: [f32; 3]| f32_on_device(&v, &[1, 3, 1, 1], device);
     let x = bytes.f_permute([0, 3, 1, 2])?.f_to_kind(Kind::Float)?;
     Ok(((x / 255.0) - stats(IMAGENET_MEAN)?)
         .f_div(&stats(IMAGENET_STD)?)?
@@ -191,7 +186,7 @@ mod tests {
         .unwrap()
     }
 
-    /// The staging thread hands over every batch, in order, with the tensors the batch itself gives.
+    /// The staging thread hands over every batch, in order, with the tensors staging it on this thread gives.
     #[test]
     fn staged_batches_arrive_in_order_with_the_tensors_of_their_batch() {
         let dir = tempfile::tempdir().unwrap();
@@ -200,7 +195,8 @@ mod tests {
         let direct: Vec<(usize, usize, BatchTensors)> = loader(&samples, &plan)
             .map(|b| {
                 let b = b.unwrap();
-                (b.step, b.len(), b.tensors(Device::Cpu).unwrap())
+                let t = HostBatch::new(&b, Device::Cpu).unwrap();
+                (b.step, b.len(), t.to_device(Device::Cpu).unwrap())
             })
             .collect();
         let staged: Vec<(usize, usize, BatchTensors)> =

@@ -38,6 +38,11 @@ pub fn host_f32(values: &[f32], shape: &[i64], device: Device) -> Result<Tensor,
     host_tensor(bytemuck::cast_slice(values), shape, Kind::Float, device)
 }
 
+/// f32 values of `shape` on `device`, through a [`host_f32`] so the copy does not make the host wait.
+pub fn f32_on_device(values: &[f32], shape: &[i64], device: Device) -> Result<Tensor, TchError> {
+    to_device_async(&host_f32(values, shape, device)?, device)
+}
+
 /// `t` (a [`host_tensor`]) on `device`: on CUDA a non-blocking copy (from pageable memory it would still be
 /// correct, only synchronous), elsewhere a plain `to_device` (a no-op on the CPU).
 pub fn to_device_async(t: &Tensor, device: Device) -> Result<Tensor, TchError> {
