@@ -36,11 +36,15 @@ if [ "$MODE" = cuda ]; then
   DEVICE=cuda SIDE=224 AUDIO_S=3.0 BATCH=128 STRIDE=32 WORKERS=12 EPOCHS=3
   TRAIN_CLIPS=384 TEST_CLIPS=4 PRETRAIN=16 INFER_BATCH=512 WARMUP=5 ITERATIONS=10 LOG_EVERY=6
   PRECISIONS="fp32 fp16"
+  # Tuned eager PyTorch runs channels-last on CUDA, as oassl does there by default.
+  REF_LAYOUT=--channels-last
 else
   # Small enough for two CPU cores in about two minutes; the same steps as the CUDA form.
   DEVICE=cpu SIDE=64 AUDIO_S=0.5 BATCH=4 STRIDE=16 WORKERS=2 EPOCHS=1
   TRAIN_CLIPS=4 TEST_CLIPS=1 PRETRAIN=4 INFER_BATCH=8 WARMUP=1 ITERATIONS=1 LOG_EVERY=1
   PRECISIONS="fp32"
+  # oassl ignores channels_last on the CPU; the reference keeps the default layout too.
+  REF_LAYOUT=
 fi
 
 rm -rf "$OUT/data"
@@ -48,7 +52,7 @@ mkdir -p "$OUT"
 LOG="$OUT/gpu.log"
 : > "$LOG"
 
-config() { # METHOD AUTOCAST [IOI_BUDGET, "exact" for none] -> $OUT/pipeline.toml
+config() { # METHOD AUTOCAST [IOI_BUDGET, "exact" for none] -> $OUT/pipeline.toml; CHANNELS_LAST=false for NCHW
   local budget="ioi_iteration_budget = ${3:-16}"
   [ "${3:-}" = exact ] && budget=""
   cat > "$OUT/pipeline.toml" <<TOML
@@ -78,6 +82,7 @@ batch_size = $BATCH
 epochs = $EPOCHS
 learning_rate = 1e-4
 autocast = $2
+channels_last = ${CHANNELS_LAST:-true}
 checkpoint_every = 1000
 workers = $WORKERS
 freeze_visual = false
@@ -128,9 +133,19 @@ for precision in $PRECISIONS; do
     cp "$OUT/data/cost/cost.json" "$RES/cost_exact_fp32.json"
   fi
   echo "gpu.sh: PyTorch reference $precision" >&2
-  "$PY" "$ROOT/bench/reference_step.py" --device "$DEVICE" --precision "$precision" --batch-size "$BATCH" \
-    --image-size "$SIDE" --audio-seconds "$AUDIO_S" --visual-output-stride "$STRIDE" --warmup "$WARMUP" \
-    --iterations "$ITERATIONS" 2>>"$LOG" | tail -n1 > "$RES/ref_train_$precision.json"
+  reference() { # OUTPUT [LAYOUT FLAG]
+    "$PY" "$ROOT/bench/reference_step.py" --device "$DEVICE" --precision "$precision" --batch-size "$BATCH" \
+      --image-size "$SIDE" --audio-seconds "$AUDIO_S" --visual-output-stride "$STRIDE" --warmup "$WARMUP" \
+      --iterations "$ITERATIONS" ${2:-} 2>>"$LOG" | tail -n1 > "$1"
+  }
+  reference "$RES/ref_train_$precision.json" $REF_LAYOUT
+  # The same layout as the CPU rows on the CPU; run there anyway so the test form covers it.
+  echo "gpu.sh: lvs $precision in the default layout, oassl and PyTorch" >&2
+  CHANNELS_LAST=false config oassl false
+  run "$BIN" --config "$OUT/pipeline.toml" cost --phases train:lvs --precision "$precision" \
+    --warmup "$WARMUP" --iterations "$ITERATIONS"
+  cp "$OUT/data/cost/cost.json" "$RES/cost_nchw_$precision.json"
+  reference "$RES/ref_train_nchw_$precision.json"
 done
 for b in "$INFER_BATCH" 1; do
   echo "gpu.sh: inference batch $b" >&2
@@ -139,7 +154,7 @@ for b in "$INFER_BATCH" 1; do
   cp "$OUT/data/cost/cost.json" "$RES/cost_infer_$b.json"
   "$PY" "$ROOT/bench/reference_step.py" --device "$DEVICE" --phase infer --batch-size "$b" \
     --image-size "$SIDE" --audio-seconds "$AUDIO_S" --visual-output-stride "$STRIDE" --warmup "$WARMUP" \
-    --iterations "$ITERATIONS" 2>>"$LOG" | tail -n1 > "$RES/ref_infer_$b.json"
+    --iterations "$ITERATIONS" $REF_LAYOUT 2>>"$LOG" | tail -n1 > "$RES/ref_infer_$b.json"
 done
 
 "$PY" - "$RES" "$MODE" "$PRECISIONS" "$INFER_BATCH" "$BATCH" "$SIDE" "$AUDIO_S" "$LOG_EVERY" <<'PY' | tee "$OUT/gpu.md"
@@ -183,6 +198,10 @@ for p in precisions.split():
         if m != "lvs":
             cut = sum(int(r["ioi_cut_short"]) for r in rows_csv) / (len(rows_csv) * int(batch))
             rows.append((f"train {m} {label}: samples whose IOI the budget cut short (%)", f"{100 * cut:.1f}", "—"))
+        if m == "lvs":
+            nchw, ref_nchw = load(f"cost_nchw_{p}.json")[0], load(f"ref_train_nchw_{p}.json")
+            rows.append((f"train lvs {label}: samples/s, step only, default layout (`channels_last = false`)",
+                         f"{nchw['batch_size'] / nchw['seconds_per_iter']:.1f}", f"{ref_nchw['samples_per_s']:.1f}"))
         if m == "noprior" and p == "fp32":
             exact = load("cost_exact_fp32.json")[0]
             rows.append(("train noprior fp32: samples/s, step only, exact IOI (no iteration budget)",
@@ -206,4 +225,5 @@ echo "the exact-IOI row reads IOI's stop flag every 4 iterations. Loader-include
 echo "windows after the first (cuDNN autotuning); ms per step: medians over the same steps, on the host's clock."
 echo "PyTorch reference: bench/reference_step.py, the lvs objective only; its inference is the two encoders and"
 echo "the sound map (oassl's also runs IOI); its peak GPU memory is torch's reserved peak (oassl's: nvidia-smi,"
-echo "CUDA context included). Log: $LOG"
+echo "CUDA context included). On CUDA both run channels-last (oassl: [train] channels_last, its default there;"
+echo "the reference: --channels-last) except in the default-layout rows. Log: $LOG"

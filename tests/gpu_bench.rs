@@ -73,7 +73,7 @@ fn cpu_form_prints_every_row_with_numbers() {
             "{times:?}"
         );
         assert!(times[1] > 0.0 && times[2] > 0.0, "{phases}: {times:?}");
-        let step = format!("train {method} fp32: samples/s, step only");
+        let step = format!("train {method} fp32: samples/s, step only (");
         let (ours, reference) = cells(&table, &step);
         positive(ours, &step);
         let memory = format!("train {method} fp32: peak memory (GiB)");
@@ -95,6 +95,10 @@ fn cpu_form_prints_every_row_with_numbers() {
     }
     let exact = "train noprior fp32: samples/s, step only, exact IOI (no iteration budget)";
     positive(cells(&table, exact).0, exact);
+    let nchw = "train lvs fp32: samples/s, step only, default layout";
+    let (ours, reference) = cells(&table, nchw);
+    positive(ours, nchw);
+    positive(reference, nchw);
     for row in [
         "inference batch 8: samples/s",
         "inference batch 1: latency (ms)",

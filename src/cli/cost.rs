@@ -42,7 +42,8 @@ pub struct CostArgs {
     /// trunks in bf16 with f32 weights; CPU or CUDA).
     #[arg(long, default_value = "fp32")]
     pub precision: Precision,
-    /// Channels-last activations in both trunks.
+    /// Channels-last trunks on any device; on CUDA they follow `[train] channels_last` without it, as
+    /// training does.
     #[arg(long)]
     pub channels_last: bool,
     /// Images per inference call.
@@ -56,6 +57,7 @@ pub struct CostArgs {
 fn settings_of(
     loaded: &oassl_pipeline::config::LoadedConfig,
     args: &CostArgs,
+    device: tch::Device,
 ) -> Result<CostSettings> {
     let train = &loaded.config.train;
     Ok(CostSettings {
@@ -69,7 +71,7 @@ fn settings_of(
         iterations: args.iterations,
         loss: train.loss.clone(),
         precision: args.precision,
-        channels_last: args.channels_last,
+        channels_last: args.channels_last || (train.channels_last && device.is_cuda()),
         infer_batch: args.infer_batch,
     })
 }
@@ -90,8 +92,8 @@ fn mllm_latency(dir: &Path) -> Option<(f64, String)> {
 
 pub fn run(config: &Path, args: CostArgs) -> Result<ExitCode> {
     let (loaded, layout) = super::load(config)?;
-    let s = settings_of(&loaded, &args)?;
     let device = settings::device(&loaded.config.train.device, "train")?;
+    let s = settings_of(&loaded, &args, device)?;
     if let Some(phase) = &args.measure {
         // The same thread count the training loop uses, so the step is timed as `oassl train` runs it.
         let threads = loaded.config.train.torch_threads;

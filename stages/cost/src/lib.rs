@@ -202,7 +202,7 @@ pub struct CostSettings {
     pub loss: LossConfig,
     /// Arithmetic of the training forward pass (inference always runs in f32).
     pub precision: Precision,
-    /// Channels-last activations in both trunks.
+    /// Channels-last activations and convolution weights in both trunks.
     pub channels_last: bool,
     /// Images per inference call.
     pub infer_batch: usize,
@@ -230,7 +230,7 @@ pub struct CostRow {
     /// Arithmetic of the forward pass (rows of older runs are f32).
     #[serde(default)]
     pub precision: Precision,
-    /// Whether the trunks ran on channels-last activations.
+    /// Whether the trunks ran channels-last.
     #[serde(default)]
     pub channels_last: bool,
 }
@@ -524,6 +524,45 @@ mod tests {
         for (a, b) in [(&plain.visual, &nhwc.visual), (&plain.audio, &nhwc.audio)] {
             assert!(a.allclose(b, 1e-4, 1e-5, false));
         }
+    }
+
+    /// The same steps from the same weights, once in the default layout and once channels-last: the updates
+    /// agree (a gradient flattened in the wrong order would move each weight by another one's step, which
+    /// Adam makes just as large), and the weights stay channels-last and save.
+    #[test]
+    fn channels_last_training_steps_move_the_weights_as_the_default_layout_does() {
+        let s = tiny(Precision::Fp32, false);
+        let (vs_nchw, model_nchw) = build_model(&s, Device::Cpu).unwrap();
+        let (mut vs_nhwc, mut model_nhwc) = build_model(&s, Device::Cpu).unwrap();
+        // Other tests draw from libtorch's process-wide generator meanwhile: copy, do not re-seed.
+        vs_nhwc.copy(&vs_nchw).unwrap();
+        model_nhwc.set_compute(Compute {
+            kind: None,
+            channels_last: true,
+        });
+        let name = "audio.layer2.0.conv1.weight";
+        let before = vs_nchw.variables()[name].copy();
+        let x = StepInputs::random(&s, 4, Device::Cpu);
+        let mut moved = Vec::new();
+        for (vs, model) in [(&vs_nchw, &model_nchw), (&vs_nhwc, &model_nhwc)] {
+            let mut adam = Precision::Fp32.optimizer(vs).unwrap();
+            for _ in 0..3 {
+                let loss = train_step(model, &mut adam, &x, &s.loss, Method::Lvs, s.precision);
+                assert!(f64::try_from(loss.unwrap()).unwrap().is_finite());
+            }
+            moved.push(&vs.variables()[name] - &before);
+        }
+        let size = f64::try_from(moved[0].abs().mean(Kind::Float)).unwrap();
+        let apart = f64::try_from((&moved[0] - &moved[1]).abs().mean(Kind::Float)).unwrap();
+        assert!(size > 0.0);
+        assert!(
+            apart < 0.05 * size,
+            "updates differ by {apart} against a mean update of {size}"
+        );
+        let held = &vs_nhwc.variables()[name];
+        assert!(oassl_train::model::resnet::is_channels_last(held));
+        let dir = tempfile::tempdir().unwrap();
+        oassl_train::model::save_weights(&vs_nhwc, &dir.path().join("w.safetensors")).unwrap();
     }
 
     #[test]

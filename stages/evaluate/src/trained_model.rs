@@ -8,6 +8,7 @@ use oassl_pipeline::stage_lock::StageLock;
 use tch::{nn, Device};
 
 use oassl_train::model::ioi::IoiConfig;
+use oassl_train::model::resnet::Compute;
 use oassl_train::model::OasslModel;
 use oassl_train::stage::{ModelMeta, TrainFiles};
 
@@ -34,10 +35,17 @@ impl TrainedModel {
         let meta = ModelMeta::read(&files.meta())?;
         let ioi = IoiConfig::for_evaluation(&meta.loss);
         let mut vars = nn::VarStore::new(device);
-        let model = OasslModel::new(vars.root(), &meta.model_config())?;
+        let mut model = OasslModel::new(vars.root(), &meta.model_config())?;
         let weights = files.model();
         vars.load(&weights)
             .with_context(|| format!("loading weights {}", weights.display()))?;
+        if device.is_cuda() {
+            // cuDNN's tensor-core layout (BENCHMARKS.md, "Channels-last on an H200"); values as in training.
+            model.set_compute(Compute {
+                kind: None,
+                channels_last: true,
+            });
+        }
         Ok(Self {
             model,
             meta,

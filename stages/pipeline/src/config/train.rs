@@ -53,6 +53,12 @@ pub struct TrainConfig {
     pub autocast: bool,
     /// cuDNN autotuner (`cudnn.benchmark = True`).
     pub cudnn_benchmark: bool,
+    /// Channels-last (NHWC) activations and convolution weights in both trunks on CUDA, the layout cuDNN's
+    /// tensor-core kernels take (BENCHMARKS.md, "Channels-last on an H200"); ignored on the CPU, where it
+    /// showed no gain. Evaluation on CUDA always runs channels-last. Not part of the run's fingerprint (a layout changes rounding, not what is trained), and
+    /// not written while on, so configurations from before the setting read the same.
+    #[serde(skip_serializing_if = "is_true")]
+    pub channels_last: bool,
     /// Write a checkpoint every this many steps (and always at the end).
     pub checkpoint_every: usize,
     /// Read the loss terms back from the device every this many steps (also at checkpoints and at the end):
@@ -101,6 +107,7 @@ impl Default for TrainConfig {
             adam_epsilon: 1e-8,
             autocast: false,
             cudnn_benchmark: true,
+            channels_last: true,
             checkpoint_every: 100,
             log_every: 10,
             workers: 2,
@@ -408,4 +415,8 @@ impl From<MapScaling> for String {
 
 fn is_one(v: &usize) -> bool {
     *v == 1
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
 }

@@ -56,7 +56,8 @@ pub struct Compute {
     /// Weights are cast at each use, so gradients reach the f32 weights: what autocast does, done by hand
     /// because tch 0.24's `autocast` only switches CUDA autocast on.
     pub kind: Option<Kind>,
-    /// Run the convolutions on channels-last (NHWC-strided) activations.
+    /// Run the convolutions on channels-last (NHWC-strided) activations and weights: cuDNN's tensor-core
+    /// kernels take NHWC, so on CUDA this saves the layout transposes around every convolution.
     pub channels_last: bool,
 }
 
@@ -70,6 +71,18 @@ struct Conv {
 }
 
 impl Conv {
+    /// Gives the weight channels-last strides (or the default ones back), values unchanged. The variable keeps
+    /// its identity (`set_data`), so the VarStore and any handle to it see the new layout.
+    fn set_channels_last(&self, channels_last: bool) {
+        let mut ws = self.conv.ws.shallow_clone();
+        let data = if channels_last {
+            to_channels_last(&ws)
+        } else {
+            ws.contiguous()
+        };
+        tch::no_grad(|| ws.set_data(&data));
+    }
+
     fn forward(&self, xs: &Tensor, kind: Option<Kind>) -> Tensor {
         match kind {
             None => xs.apply(&self.conv),
@@ -104,6 +117,13 @@ fn conv2d(p: nn::Path, c_in: i64, c_out: i64, kernel: i64, stride: i64, padding:
 /// NHWC permutation, permuted back, is what `to(memory_format=torch.channels_last)` produces).
 pub fn to_channels_last(xs: &Tensor) -> Tensor {
     xs.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// Whether `xs` is a 4-D tensor whose storage runs N, H, W, C, as [`to_channels_last`] makes it. Where one
+/// channel or a 1×1 kernel makes that the default order too (libtorch ignores the strides of size-1
+/// dimensions), both layouts hold.
+pub fn is_channels_last(xs: &Tensor) -> bool {
+    xs.dim() == 4 && xs.permute([0, 2, 3, 1]).is_contiguous()
 }
 
 fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
@@ -219,9 +239,26 @@ impl ResNet18 {
         })
     }
 
-    /// Sets how later forward passes compute (f32 and contiguous by default).
+    /// Sets how later forward passes compute (f32 and contiguous by default). A change of layout converts
+    /// the convolution weights too, so call this before an optimizer takes the weights (see
+    /// `stage::adam::Adam::new`, which keeps each variable's layout from then on).
     pub fn set_compute(&mut self, compute: Compute) {
+        if compute.channels_last != self.compute.channels_last {
+            for conv in self.convs() {
+                conv.set_channels_last(compute.channels_last);
+            }
+        }
         self.compute = compute;
+    }
+
+    /// Every convolution of the trunk.
+    fn convs(&self) -> Vec<&Conv> {
+        let mut convs = vec![&self.conv1];
+        for block in self.stages.iter().flatten() {
+            convs.extend([&block.conv1, &block.conv2]);
+            convs.extend(block.downsample.as_ref().map(|(conv, _)| conv));
+        }
+        convs
     }
 
     /// How forward passes compute.
@@ -320,6 +357,64 @@ mod tests {
             .map(|t| t.numel() as i64)
             .sum();
         assert_eq!(n, 11_176_512);
+    }
+
+    #[test]
+    fn channels_last_converts_every_conv_weight_and_keeps_the_outputs() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut net = ResNet18::new(&vs.root(), ResNetConfig::standard(3)).unwrap();
+        let xs = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let before = net.forward_t(&xs, false).unwrap();
+        let handle = vs.variables()["layer2.0.conv1.weight"].shallow_clone();
+        let values = handle.copy();
+        let conv_weights = |vs: &nn::VarStore| -> Vec<Tensor> {
+            let vars = vs.variables();
+            let convs: Vec<Tensor> = vars
+                .values()
+                .filter(|t| t.dim() == 4)
+                .map(|t| t.shallow_clone())
+                .collect();
+            assert_eq!(
+                convs.len(),
+                20,
+                "conv1, 16 block convolutions, 3 downsample convolutions"
+            );
+            convs
+        };
+
+        net.set_compute(Compute {
+            kind: None,
+            channels_last: true,
+        });
+        for w in conv_weights(&vs) {
+            assert!(
+                is_channels_last(&w),
+                "strides {:?} of {:?}",
+                w.stride(),
+                w.size()
+            );
+        }
+        // The handle taken before sees the new layout and the same values.
+        assert!(is_channels_last(&handle));
+        assert!(!handle.is_contiguous());
+        assert!(handle.equal(&values));
+        let after = net.forward_t(&xs, false).unwrap();
+        assert!(after.is_contiguous(), "the losses view the map");
+        let diff = (&after - &before).abs().max().double_value(&[]);
+        assert!(diff < 1e-4, "channels-last changed the map by {diff}");
+
+        net.set_compute(Compute::default());
+        for w in conv_weights(&vs) {
+            assert!(
+                w.is_contiguous(),
+                "strides {:?} of {:?}",
+                w.stride(),
+                w.size()
+            );
+        }
+        assert!(!is_channels_last(&handle));
+        assert!(handle.equal(&values));
     }
 
     #[test]

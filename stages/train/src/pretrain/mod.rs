@@ -26,6 +26,7 @@ use oassl_pipeline::fingerprint::hash_json;
 use oassl_pipeline::stage_lock::{self, StageLock, Staleness};
 use oassl_pipeline::{Layout, SampleId};
 
+use crate::model::save_weights;
 use crate::stage::adam::{Adam, AdamParams};
 use crate::stage::settings;
 use classifier::ObjectClassifier;
@@ -114,10 +115,7 @@ pub fn run(cfg: &PretrainConfig, layout: &Layout, force: bool) -> Result<Pretrai
     let seconds = started.elapsed().as_secs_f64();
     let (exact, label_acc) = held_out_quality(cfg, &net, &bank, &targets, &held_idx, device)?;
 
-    oassl_pipeline::atomic::write_via_path(&weights, |tmp| {
-        vs.save(tmp)
-            .with_context(|| format!("saving pretrained weights to {}", tmp.display()))
-    })?;
+    oassl_pipeline::atomic::write_via_path(&weights, |tmp| save_weights(&vs, tmp))?;
     let tail = &losses[losses.len().saturating_sub(20)..];
     let summary = PretrainSummary {
         up_to_date: false,

@@ -13,7 +13,8 @@
 //! CPU the update goes variable by variable ([`Update::PerVariable`]): there a launch costs nothing and each
 //! variable's temporaries stay in cache, which made the lvs step 12 % faster than passes over the whole buffer
 //! (BENCHMARKS.md). Either way a variable without a gradient is left alone, as Adam defines (a missing
-//! gradient is not a zero one).
+//! gradient is not a zero one). A channels-last convolution weight keeps its layout: its slice is stored N,
+//! H, W, C and its gradient is flattened the same way, so the set layout must be in place before `Adam::new`.
 //!
 //! With loss scaling (fp16 autocast), gradients arrive multiplied by `s` and are divided by it first; a step
 //! whose gradients are not all finite is skipped ([`LossScaler`] has the schedule of `s`). That decision stays
@@ -26,6 +27,7 @@ use anyhow::{bail, Context, Result};
 use tch::{nn, Kind, Tensor};
 
 use super::loss_scaler::LossScaler;
+use crate::model::resnet::is_channels_last;
 
 /// Adam hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,13 +72,28 @@ struct Slot {
     /// First element in the flat buffers.
     offset: i64,
     numel: i64,
+    /// The variable's slice runs N, H, W, C (a channels-last convolution weight, see
+    /// `model::resnet::to_channels_last`); the moments' slices run the same way.
+    channels_last: bool,
 }
 
 impl Slot {
-    /// This variable's part of a flat buffer, shaped like the variable.
+    /// This variable's part of a flat buffer, shaped (and strided) like the variable.
     fn of(&self, flat: &Tensor) -> Tensor {
-        flat.narrow(0, self.offset, self.numel)
-            .view(self.var.size().as_slice())
+        let part = flat.narrow(0, self.offset, self.numel);
+        match self.var.size().as_slice() {
+            &[n, c, h, w] if self.channels_last => part.view([n, h, w, c]).permute([0, 3, 1, 2]),
+            size => part.view(size),
+        }
+    }
+
+    /// `grad` as a vector in the order this variable's slice is stored.
+    fn flat_grad(&self, grad: &Tensor) -> Tensor {
+        if self.channels_last {
+            grad.permute([0, 2, 3, 1]).reshape([-1])
+        } else {
+            grad.reshape([-1])
+        }
     }
 }
 
@@ -137,6 +154,7 @@ impl Adam {
                 let numel = var.numel() as i64;
                 let slot = Slot {
                     name,
+                    channels_last: is_channels_last(&var),
                     var,
                     offset,
                     numel,
@@ -292,7 +310,11 @@ impl Adam {
             }
             let run = &self.slots[start..i];
             let (offset, numel) = (run[0].offset, run.iter().map(|s| s.numel).sum::<i64>());
-            let flat: Vec<Tensor> = grads[start..i].iter().map(|g| g.reshape([-1])).collect();
+            let flat: Vec<Tensor> = run
+                .iter()
+                .zip(&grads[start..i])
+                .map(|(slot, g)| slot.flat_grad(g))
+                .collect();
             parts.push(Part {
                 weights: self.weights.narrow(0, offset, numel),
                 grad: Tensor::cat(&flat, 0),
@@ -442,6 +464,7 @@ fn all_finite(parts: &[Part], device: tch::Device) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::resnet::to_channels_last;
     use tch::Device;
 
     #[test]
@@ -519,10 +542,11 @@ mod tests {
         Vec::<f64>::try_from(t.flatten(0, -1).to_kind(Kind::Double)).unwrap()
     }
 
-    /// Three variables of different shapes. `b` enters the loss only from the third step, so the first two
-    /// steps have a variable without a gradient (`b` left alone; with [`Update::Runs`] two runs, `a` and `c`)
-    /// and the rest update all three. Both ways of walking the buffers must match textbook Adam, and the
-    /// variables the `VarStore` hands out must be the ones that move.
+    /// Four variables of different shapes, `d` a channels-last convolution weight. `b` enters the loss only
+    /// from the third step, so the first two steps have a variable without a gradient (`b` left alone; with
+    /// [`Update::Runs`] two runs, `a` and `c`+`d`) and the rest update all four. Both ways of walking the
+    /// buffers must match textbook Adam, the variables the `VarStore` hands out must be the ones that move,
+    /// and `d` must keep its layout.
     #[test]
     fn flat_buffers_take_the_textbook_steps_also_while_a_variable_has_no_gradient() {
         for update in [Update::Runs, Update::PerVariable] {
@@ -540,24 +564,34 @@ mod tests {
         let a = root.var("a", &[2, 3], nn::Init::Const(0.5));
         let b = root.var("b", &[4], nn::Init::Const(-1.0));
         let c = root.var("c", &[1, 1, 2], nn::Init::Const(2.0));
+        let d = root.var("d", &[2, 3, 2, 2], nn::Init::Const(0.0));
+        tch::no_grad(|| {
+            let values =
+                Tensor::linspace(-1.0, 1.5, 24, (Kind::Float, Device::Cpu)).view([2, 3, 2, 2]);
+            d.shallow_clone().set_data(&to_channels_last(&values))
+        });
+        assert!(is_channels_last(&d));
         let mut adam = Adam::new(&vs, params).unwrap().with_update(update);
         let xa = Tensor::from_slice(&[1.0f32, -2.0, 0.5, 3.0, -0.25, 1.5]).view([2, 3]);
         let xb = Tensor::from_slice(&[0.1f32, -0.7, 2.0, 1.0]);
         let xc = Tensor::from_slice(&[-3.0f32, 0.2]).view([1, 1, 2]);
-        // (weights, m, v) per variable, in name order a, b, c.
-        let mut reference: Vec<[Vec<f64>; 3]> = [&a, &b, &c]
+        let xd = Tensor::linspace(2.0, -0.3, 24, (Kind::Float, Device::Cpu)).view([2, 3, 2, 2]);
+        let vars = [&a, &b, &c, &d];
+        // (weights, m, v) per variable, in name order a, b, c, d.
+        let mut reference: Vec<[Vec<f64>; 3]> = vars
             .iter()
             .map(|t| [values(t), vec![0.0; t.numel()], vec![0.0; t.numel()]])
             .collect();
         for step in 1..=6 {
             adam.zero_grad();
             let mut loss = ((&a * &xa - 1.0).square() * step as f64).sum(Kind::Float)
-                + (&c * &xc).sin().sum(Kind::Float);
+                + (&c * &xc).sin().sum(Kind::Float)
+                + (&d * &xd).cos().sum(Kind::Float);
             if step >= 3 {
                 loss += (&b * &xb).exp().sum(Kind::Float);
             }
             loss.backward();
-            for (r, var) in reference.iter_mut().zip([&a, &b, &c]) {
+            for (r, var) in reference.iter_mut().zip(vars) {
                 let g = var.grad();
                 if g.defined() {
                     let [w, m, v] = r;
@@ -568,10 +602,8 @@ mod tests {
         }
         assert!(!reference[1][0].iter().all(|&w| w == -1.0), "b never moved");
         assert_eq!(adam.update, update);
-        for (name, (var, r)) in ["a", "b", "c"]
-            .iter()
-            .zip([&a, &b, &c].iter().zip(&reference))
-        {
+        assert!(is_channels_last(&d), "{update:?} changed d's layout");
+        for (name, (var, r)) in ["a", "b", "c", "d"].iter().zip(vars.iter().zip(&reference)) {
             let got = values(var);
             for (x, y) in got.iter().zip(&r[0]) {
                 assert!(

@@ -17,6 +17,7 @@ use tch::nn;
 use oassl_pipeline::atomic;
 
 use super::adam::{Adam, AdamCounters};
+use crate::model::save_weights;
 
 /// Everything besides the tensors that a resumed run needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,10 +87,7 @@ impl Checkpoints {
         let stem = format!("step-{:07}", state.step);
         state.model_file = self.dir.join(format!("{stem}.model.safetensors"));
         state.optim_file = self.dir.join(format!("{stem}.optim.safetensors"));
-        atomic::write_via_path(&state.model_file, |tmp| {
-            vs.save(tmp)
-                .with_context(|| format!("saving weights to {}", tmp.display()))
-        })?;
+        atomic::write_via_path(&state.model_file, |tmp| save_weights(vs, tmp))?;
         atomic::write_via_path(&state.optim_file, |tmp| adam.save(tmp))?;
         atomic::write_json(&self.dir.join(format!("{stem}.json")), &state)?;
         let previous = self.latest()?;

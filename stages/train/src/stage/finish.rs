@@ -1,7 +1,7 @@
 //! The last phase of a finished run: the final checkpoint, the step log and loss curve, the weights and their
 //! description, and, last, the stage lock that vouches for them (a crash before it leaves a run that resumes).
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use oassl_pipeline::config::TrainConfig;
 use oassl_pipeline::stage_lock::StageLock;
@@ -9,6 +9,7 @@ use oassl_pipeline::stage_lock::StageLock;
 use super::plan::RunPlan;
 use super::session::Session;
 use super::{loss_curve, ModelMeta, TrainFiles};
+use crate::model::save_weights;
 
 /// Writes every output of a run that reached its last step `step`.
 pub(super) fn finish(
@@ -21,12 +22,7 @@ pub(super) fn finish(
 ) -> Result<()> {
     session.save_checkpoint(cfg, plan, files, step)?;
     loss_curve::write(&files.curve(), &session.rows)?;
-    oassl_pipeline::atomic::write_via_path(&files.model(), |tmp| {
-        session
-            .vs
-            .save(tmp)
-            .with_context(|| format!("saving weights to {}", tmp.display()))
-    })?;
+    oassl_pipeline::atomic::write_via_path(&files.model(), |tmp| save_weights(&session.vs, tmp))?;
     let meta = ModelMeta {
         method: cfg.method.to_string(),
         step,

@@ -65,13 +65,12 @@ impl Session {
             visual_projection: cfg.visual_projection,
         };
         let mut model = OasslModel::new(vs.root(), &model_cfg)?;
-        if cfg.autocast && !device.is_cuda() {
+        model.set_compute(Compute {
             // CPU mixed precision: bf16 trunks over f32 master weights; bf16 keeps fp32's range, so no loss scaling.
-            model.set_compute(Compute {
-                kind: Some(tch::Kind::BFloat16),
-                channels_last: false,
-            });
-        }
+            kind: (cfg.autocast && !device.is_cuda()).then_some(tch::Kind::BFloat16),
+            // Before Adam takes the weights: it keeps the layout they have then.
+            channels_last: cfg.channels_last && device.is_cuda(),
+        });
         if let Some(w) = &opts.visual_weights {
             // Fails, naming the file and the tensor, unless every visual trunk tensor is in it with its shape.
             load_torchvision_trunk(&vs, "visual", w)?;

@@ -15,14 +15,47 @@ pub fn device(name: &str, section: &str) -> Result<Device> {
     )
 }
 
-/// The part of `[train]` that changes the trained weights (thread counts and prefetch depth do not).
+/// The part of `[train]` that changes the trained weights (thread counts, prefetch depth and memory layout do
+/// not).
 pub fn result_relevant(cfg: &TrainConfig) -> TrainConfig {
     TrainConfig {
+        channels_last: true,
         workers: 0,
         prefetch: 0,
         torch_threads: 0,
         checkpoint_every: 0,
         log_every: 0,
         ..cfg.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oassl_pipeline::fingerprint::hash_json;
+
+    fn fingerprint(cfg: &TrainConfig) -> String {
+        hash_json(&result_relevant(cfg)).unwrap()
+    }
+
+    #[test]
+    fn layout_and_threads_leave_the_fingerprint_alone_and_the_objective_does_not() {
+        let base = TrainConfig::default();
+        let nchw = TrainConfig {
+            channels_last: false,
+            workers: 7,
+            torch_threads: 3,
+            ..base.clone()
+        };
+        assert_eq!(fingerprint(&base), fingerprint(&nchw));
+        let other = TrainConfig {
+            learning_rate: 2e-4,
+            ..base.clone()
+        };
+        assert_ne!(fingerprint(&base), fingerprint(&other));
+        // The fingerprinted form has no `channels_last` key: configurations from before it hash as they did.
+        let json = serde_json::to_value(result_relevant(&nchw)).unwrap();
+        assert!(json.get("channels_last").is_none(), "{json}");
+        assert!(json.get("cudnn_benchmark").is_some());
     }
 }
