@@ -103,6 +103,14 @@ run() { # quiet unless it fails
   fi
 }
 
+reference() { # OUTPUT [ARGS...]: bench/reference_step.py on this run's shapes (later ARGS override), its JSON line
+  local output="$1"
+  shift
+  "$PY" "$ROOT/bench/reference_step.py" --device "$DEVICE" --batch-size "$BATCH" --image-size "$SIDE" \
+    --audio-seconds "$AUDIO_S" --visual-output-stride "$STRIDE" --warmup "$WARMUP" --iterations "$ITERATIONS" \
+    "$@" 2>>"$LOG" | tail -n1 > "$output"
+}
+
 config oassl false
 run "$BIN" --config "$OUT/pipeline.toml" synth --layout extracted
 run "$BIN" --config "$OUT/pipeline.toml" label-captions --force
@@ -133,28 +141,21 @@ for precision in $PRECISIONS; do
     cp "$OUT/data/cost/cost.json" "$RES/cost_exact_fp32.json"
   fi
   echo "gpu.sh: PyTorch reference $precision" >&2
-  reference() { # OUTPUT [LAYOUT FLAG]
-    "$PY" "$ROOT/bench/reference_step.py" --device "$DEVICE" --precision "$precision" --batch-size "$BATCH" \
-      --image-size "$SIDE" --audio-seconds "$AUDIO_S" --visual-output-stride "$STRIDE" --warmup "$WARMUP" \
-      --iterations "$ITERATIONS" ${2:-} 2>>"$LOG" | tail -n1 > "$1"
-  }
-  reference "$RES/ref_train_$precision.json" $REF_LAYOUT
+  reference "$RES/ref_train_$precision.json" --precision "$precision" $REF_LAYOUT
   # The same layout as the CPU rows on the CPU; run there anyway so the test form covers it.
   echo "gpu.sh: lvs $precision in the default layout, oassl and PyTorch" >&2
   CHANNELS_LAST=false config oassl false
   run "$BIN" --config "$OUT/pipeline.toml" cost --phases train:lvs --precision "$precision" \
     --warmup "$WARMUP" --iterations "$ITERATIONS"
   cp "$OUT/data/cost/cost.json" "$RES/cost_nchw_$precision.json"
-  reference "$RES/ref_train_nchw_$precision.json"
+  reference "$RES/ref_train_nchw_$precision.json" --precision "$precision"
 done
 for b in "$INFER_BATCH" 1; do
   echo "gpu.sh: inference batch $b" >&2
   run "$BIN" --config "$OUT/pipeline.toml" cost --phases infer --infer-batch "$b" \
     --warmup "$WARMUP" --iterations "$ITERATIONS"
   cp "$OUT/data/cost/cost.json" "$RES/cost_infer_$b.json"
-  "$PY" "$ROOT/bench/reference_step.py" --device "$DEVICE" --phase infer --batch-size "$b" \
-    --image-size "$SIDE" --audio-seconds "$AUDIO_S" --visual-output-stride "$STRIDE" --warmup "$WARMUP" \
-    --iterations "$ITERATIONS" $REF_LAYOUT 2>>"$LOG" | tail -n1 > "$RES/ref_infer_$b.json"
+  reference "$RES/ref_infer_$b.json" --phase infer --batch-size "$b" $REF_LAYOUT
 done
 
 "$PY" - "$RES" "$MODE" "$PRECISIONS" "$INFER_BATCH" "$BATCH" "$SIDE" "$AUDIO_S" "$LOG_EVERY" <<'PY' | tee "$OUT/gpu.md"

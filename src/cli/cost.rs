@@ -71,7 +71,7 @@ fn settings_of(
         iterations: args.iterations,
         loss: train.loss.clone(),
         precision: args.precision,
-        channels_last: args.channels_last || (train.channels_last && device.is_cuda()),
+        channels_last: args.channels_last || settings::channels_last(train, device),
         infer_batch: args.infer_batch,
     })
 }

@@ -11,12 +11,11 @@ use tch::{nn, Tensor};
 
 /// Writes every variable of `vs` to `path` (safetensors), contiguous.
 pub fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
-    let mut named: Vec<(String, Tensor)> = vs
+    let named: Vec<(String, Tensor)> = vs
         .variables()
         .into_iter()
         .map(|(name, var)| (name, var.contiguous()))
         .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
     Tensor::write_safetensors(&named, path)
         .with_context(|| format!("saving weights to {}", path.display()))
 }

@@ -69,7 +69,7 @@ impl Session {
             // CPU mixed precision: bf16 trunks over f32 master weights; bf16 keeps fp32's range, so no loss scaling.
             kind: (cfg.autocast && !device.is_cuda()).then_some(tch::Kind::BFloat16),
             // Before Adam takes the weights: it keeps the layout they have then.
-            channels_last: cfg.channels_last && device.is_cuda(),
+            channels_last: settings::channels_last(cfg, device),
         });
         if let Some(w) = &opts.visual_weights {
             // Fails, naming the file and the tensor, unless every visual trunk tensor is in it with its shape.

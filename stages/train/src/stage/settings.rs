@@ -15,6 +15,12 @@ pub fn device(name: &str, section: &str) -> Result<Device> {
     )
 }
 
+/// Whether the trunks run channels-last: as `[train] channels_last` says, on CUDA only (on the CPU it showed no
+/// gain, BENCHMARKS.md).
+pub fn channels_last(cfg: &TrainConfig, device: Device) -> bool {
+    cfg.channels_last && device.is_cuda()
+}
+
 /// The part of `[train]` that changes the trained weights (thread counts, prefetch depth and memory layout do
 /// not).
 pub fn result_relevant(cfg: &TrainConfig) -> TrainConfig {
