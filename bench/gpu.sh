@@ -150,6 +150,8 @@ for precision in $PRECISIONS; do
   cp "$OUT/data/cost/cost.json" "$RES/cost_nchw_$precision.json"
   reference "$RES/ref_train_nchw_$precision.json" --precision "$precision"
 done
+# Inference in the default configuration (the loop above left a default-layout or exact-IOI one behind).
+config oassl false
 for b in "$INFER_BATCH" 1; do
   echo "gpu.sh: inference batch $b" >&2
   run "$BIN" --config "$OUT/pipeline.toml" cost --phases infer --infer-batch "$b" \
