@@ -55,8 +55,9 @@ pub struct TrainConfig {
     pub cudnn_benchmark: bool,
     /// Channels-last (NHWC) activations and convolution weights in both trunks on CUDA, the layout cuDNN's
     /// tensor-core kernels take (BENCHMARKS.md, "Channels-last on an H200"); ignored on the CPU, where it
-    /// showed no gain. Evaluation on CUDA always runs channels-last. Not part of the run's fingerprint (a layout changes rounding, not what is trained), and
-    /// not written while on, so configurations from before the setting read the same.
+    /// showed no gain. Evaluation on CUDA always runs channels-last. Not part of the run's fingerprint (a
+    /// layout changes rounding, not what is trained), and not written while on, so configurations from before
+    /// the setting read the same.
     #[serde(skip_serializing_if = "is_true")]
     pub channels_last: bool,
     /// Write a checkpoint every this many steps (and always at the end).

@@ -9,15 +9,17 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use tch::{nn, Tensor};
 
-/// Writes every variable of `vs` to `path` (safetensors), contiguous.
+/// Writes every variable of `vs` to `path` (safetensors), contiguous, atomically (a temporary file renamed).
 pub fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
     let named: Vec<(String, Tensor)> = vs
         .variables()
         .into_iter()
         .map(|(name, var)| (name, var.contiguous()))
         .collect();
-    Tensor::write_safetensors(&named, path)
-        .with_context(|| format!("saving weights to {}", path.display()))
+    oassl_pipeline::atomic::write_via_path(path, |tmp| {
+        Tensor::write_safetensors(&named, tmp)
+            .with_context(|| format!("saving weights to {}", tmp.display()))
+    })
 }
 
 #[cfg(test)]

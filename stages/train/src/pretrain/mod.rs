@@ -115,7 +115,7 @@ pub fn run(cfg: &PretrainConfig, layout: &Layout, force: bool) -> Result<Pretrai
     let seconds = started.elapsed().as_secs_f64();
     let (exact, label_acc) = held_out_quality(cfg, &net, &bank, &targets, &held_idx, device)?;
 
-    oassl_pipeline::atomic::write_via_path(&weights, |tmp| save_weights(&vs, tmp))?;
+    save_weights(&vs, &weights)?;
     let tail = &losses[losses.len().saturating_sub(20)..];
     let summary = PretrainSummary {
         up_to_date: false,

@@ -87,7 +87,7 @@ impl Checkpoints {
         let stem = format!("step-{:07}", state.step);
         state.model_file = self.dir.join(format!("{stem}.model.safetensors"));
         state.optim_file = self.dir.join(format!("{stem}.optim.safetensors"));
-        atomic::write_via_path(&state.model_file, |tmp| save_weights(vs, tmp))?;
+        save_weights(vs, &state.model_file)?;
         atomic::write_via_path(&state.optim_file, |tmp| adam.save(tmp))?;
         atomic::write_json(&self.dir.join(format!("{stem}.json")), &state)?;
         let previous = self.latest()?;

@@ -22,7 +22,7 @@ pub(super) fn finish(
 ) -> Result<()> {
     session.save_checkpoint(cfg, plan, files, step)?;
     loss_curve::write(&files.curve(), &session.rows)?;
-    oassl_pipeline::atomic::write_via_path(&files.model(), |tmp| save_weights(&session.vs, tmp))?;
+    save_weights(&session.vs, &files.model())?;
     let meta = ModelMeta {
         method: cfg.method.to_string(),
         step,
