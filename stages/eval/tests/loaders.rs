@@ -203,7 +203,8 @@ fn slavc_extended_lists_append_non_sounding_pairs() {
     assert_eq!(anns[2].id, "nonsounding/10000130166/10437048305");
     assert_eq!(flickr.name(), "flickr-plus-silent");
     // A list with another header is refused, naming the file and line.
-    let bad = std::env::temp_dir().join(format!("oassl-bad-silent-{}.csv", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad-silent.csv");
     std::fs::write(&bad, "video,audio\na,b\n").unwrap();
     let err = load_annotations(
         &d.join("vggss/vggss.json"),
@@ -331,8 +332,8 @@ fn avs_synth_fixture() {
 
 #[test]
 fn avs_synth_refuses_an_unknown_field_but_not_the_distractor_flag() {
-    let path =
-        std::env::temp_dir().join(format!("oassl-avs-synth-flag-{}.json", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("avs-synth-flag.json");
     let entry = |extra: &str| {
         format!(
             r#"[{{"file": "a", "class": "dog", "bbox": [[0, 0, 0.5, 0.5]], "classes": ["dog"]{extra}}}]"#
@@ -343,6 +344,5 @@ fn avs_synth_refuses_an_unknown_field_but_not_the_distractor_flag() {
     assert!(anns[0].silent_same_class);
     std::fs::write(&path, entry(r#", "silent_same_clas": true"#)).unwrap();
     let err = load_annotations(&path, &AnnotationFormat::AvsSynth).unwrap_err();
-    std::fs::remove_file(&path).unwrap();
     assert!(format!("{err:#}").contains("silent_same_clas"), "{err:#}");
 }

@@ -312,8 +312,8 @@ fn slavc_abs_binarises_the_rescaled_map_at_one_half() {
 
 #[test]
 fn slavc_extended_scores_non_sounding_pairs_from_the_plus_silent_list() {
-    let dir = std::env::temp_dir().join(format!("oassl-protocols-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     for (n, case) in fixture().slavc_extended.iter().enumerate() {
         let boxes = dir.join(format!("vggss-{n}.json"));
         std::fs::write(&boxes, case.vggss.to_string()).unwrap();

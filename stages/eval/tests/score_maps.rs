@@ -6,6 +6,7 @@ use oassl_eval::*;
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use std::path::{Path, PathBuf};
+use tempfile::TempDir;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -13,10 +14,9 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("oassl-eval-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// A fresh directory for one test's files, removed when the test ends.
+fn tmp() -> TempDir {
+    tempfile::tempdir().unwrap()
 }
 
 /// `(id, dtype, shape, values)` of one tensor to write.
@@ -63,7 +63,7 @@ fn source_maps(ann: &Annotation, order: &[usize]) -> Vec<f64> {
         .collect()
 }
 
-fn perfect_maps(skip: Option<&str>) -> PathBuf {
+fn perfect_maps(dir: &TempDir, skip: Option<&str>) -> PathBuf {
     let anns = load_annotations(&fixture("avs_synth.json"), &AnnotationFormat::AvsSynth).unwrap();
     let orders: [&[usize]; 3] = [&[0, 1], &[0], &[2, 1, 0]];
     let tensors: Vec<_> = anns
@@ -79,7 +79,9 @@ fn perfect_maps(skip: Option<&str>) -> PathBuf {
             )
         })
         .collect();
-    let path = tmp(&format!("perfect-{}.safetensors", skip.unwrap_or("all")));
+    let path = dir
+        .path()
+        .join(format!("perfect-{}.safetensors", skip.unwrap_or("all")));
     write(&path, &tensors);
     path
 }
@@ -96,7 +98,7 @@ fn run(maps: &Path, opts: ScoreOptions) -> anyhow::Result<ScoreReport> {
 
 #[test]
 fn perfect_object_maps_under_oassl() {
-    let report = run(&perfect_maps(None), ScoreOptions::default()).unwrap();
+    let report = run(&perfect_maps(&tmp(), None), ScoreOptions::default()).unwrap();
     let a = &report.aggregates;
     assert_eq!((a.samples, a.entries), (3, 6));
     assert!(report
@@ -142,7 +144,8 @@ fn perfect_object_maps_under_oassl() {
 
 #[test]
 fn missing_maps_are_listed_or_scored_as_failures() {
-    let path = perfect_maps(Some("synth_0002"));
+    let dir = tmp();
+    let path = perfect_maps(&dir, Some("synth_0002"));
     let err = run(&path, ScoreOptions::default()).unwrap_err();
     let msg = format!("{err:#}");
     assert!(
@@ -183,14 +186,15 @@ fn bad_maps_name_the_sample() {
             "dtype I32",
         ),
     ];
+    let dir = tmp();
     for (i, (tensors, want)) in cases.into_iter().enumerate() {
-        let path = tmp(&format!("bad-{i}.safetensors"));
+        let path = dir.path().join(format!("bad-{i}.safetensors"));
         write(&path, &tensors);
         let msg = format!("{:#}", run(&path, ScoreOptions::default()).unwrap_err());
         assert!(msg.contains("synth_0002") && msg.contains(want), "{msg}");
     }
     // A single-source protocol given K = 2 maps names the sample and the protocol.
-    let path = tmp("two-maps.safetensors");
+    let path = dir.path().join("two-maps.safetensors");
     let two = source_maps(&anns[0], &[0, 1]);
     let one = |a: &Annotation| source_maps(a, &[0]);
     write(
@@ -226,7 +230,8 @@ fn chance_rows_from_reference_maps() {
         .iter()
         .map(|a| (a.id.as_str(), Dtype::F64, vec![7, 7], prior.clone()))
         .collect();
-    let path = tmp("prior.safetensors");
+    let dir = tmp();
+    let path = dir.path().join("prior.safetensors");
     write(&path, &tensors);
     let report = run(&path, ScoreOptions::default()).unwrap();
     assert_eq!(report.aggregates.entries, 6);
