@@ -114,6 +114,7 @@ pub fn object_region_isolation(
         &cost,
         params.epsilon,
         params.iterations,
+        cost_bound(params.coordinate_weight),
     )?;
     let per_pair = match valid {
         None => transport.cost,
@@ -124,6 +125,12 @@ pub fn object_region_isolation(
         }
     };
     Ok(per_pair.sum(kind) / b as f64)
+}
+
+/// A bound on |C|: rescaled maps lie in [0, 1], so the value term is at most 1, and scaled pixel centres are at
+/// most √2 apart.
+fn cost_bound(coordinate_weight: f64) -> f64 {
+    1.0 + std::f64::consts::SQRT_2 * coordinate_weight.abs()
 }
 
 /// Every ordered pair `(a, c)`, `a ≠ c`, of `0..r` in lexicographic order, as two index tensors on `device`.
