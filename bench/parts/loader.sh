@@ -11,7 +11,7 @@ target="${CARGO_TARGET_DIR:-target}"
 # Built with the whole workspace so feature unification matches `make build` (no second polars build).
 cargo build --quiet --release --workspace --bins --examples
 if [ ! -f "$data/dataset/manifest.csv" ] || [ ! -d "$data/extract/frames" ]; then
-  own="$out/loader"
+  own="$(cd "$out" && pwd)/loader" # absolute: a config's root is read relative to the config file
   echo "loader: no extracted clips under $data; generating AVS-Synth (extracted layout) under $own/data"
   mkdir -p "$own"
   sed -e "s|^root = .*|root = \"$own/data\"|" "${CONFIG:-pipeline.toml}" > "$own/pipeline.toml"
