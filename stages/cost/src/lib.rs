@@ -173,9 +173,8 @@ pub fn train_step(
         model.forward(&x.frames, &x.audio, &x.fg, &x.bg, true)
     })?;
     let terms = loss::total(&out, loss_cfg, method)?;
-    adam.zero_grad();
-    adam.scale_loss(&terms.total).backward();
-    adam.step()?;
+    let grads = adam.backward(&terms.total)?;
+    adam.step(grads)?;
     Ok(terms.total.detach())
 }
 

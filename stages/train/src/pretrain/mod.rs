@@ -302,9 +302,8 @@ fn train_loop(
             device,
         )?;
         let loss = ObjectClassifier::loss(&net.forward_t(&frames, true)?, &labels);
-        adam.zero_grad();
-        loss.backward();
-        adam.step()?;
+        let grads = adam.backward(&loss)?;
+        adam.step(grads)?;
         let value = f64::try_from(loss.to_kind(Kind::Double))?;
         if !value.is_finite() {
             bar.abandon();

@@ -117,6 +117,10 @@ impl Update {
     }
 }
 
+/// The gradients of one loss, one per trainable variable in the optimizer's (name) order; an undefined tensor
+/// where the loss does not reach the variable.
+pub struct Gradients(Vec<Tensor>);
+
 /// The optimizer and its state.
 pub struct Adam {
     params: AdamParams,
@@ -213,29 +217,29 @@ impl Adam {
         Ok(())
     }
 
-    /// The loss to differentiate: `loss · s` with loss scaling, `loss` itself without.
-    pub fn scale_loss(&self, loss: &Tensor) -> Tensor {
-        match &self.scaler {
+    /// The gradients of `loss` (times the loss scale with loss scaling) with respect to the trainable
+    /// variables, returned instead of accumulated into each variable's `.grad` (PyTorch's default
+    /// `zero_grad(set_to_none=True)` does the same): no zeroing and no addition into zeros, two kernels per
+    /// variable on a GPU, and no gradients held between steps (BENCHMARKS.md "Gradients returned").
+    pub fn backward(&self, loss: &Tensor) -> Result<Gradients> {
+        let loss = match &self.scaler {
             Some(scaler) => loss * &scaler.scale,
             None => loss.shallow_clone(),
-        }
+        };
+        let vars: Vec<&Tensor> = self.slots.iter().map(|s| &s.var).collect();
+        let grads = Tensor::f_run_backward(&[loss], &vars, false, false)
+            .context("back-propagating the loss to the trainable variables")?;
+        Ok(Gradients(grads))
     }
 
-    /// Clears the gradients.
-    pub fn zero_grad(&mut self) {
-        for slot in &mut self.slots {
-            slot.var.zero_grad();
-        }
-    }
-
-    /// Applies one update from the current gradients. Without loss scaling it always applies and returns
-    /// `None`. With it, gradients are divided by the scale and the step applies only if all are finite,
-    /// decided on the device: it returns that decision as a 0-dim bool tensor, which the host reads with the
-    /// step's loss terms instead of waiting for it here.
-    pub fn step(&mut self) -> Result<Option<Tensor>> {
+    /// Applies one update from `grads` (what [`Adam::backward`] returned). Without loss scaling it always
+    /// applies and returns `None`. With it, gradients are divided by the scale and the step applies only if
+    /// all are finite, decided on the device: it returns that decision as a 0-dim bool tensor, which the host
+    /// reads with the step's loss terms instead of waiting for it here.
+    pub fn step(&mut self, grads: Gradients) -> Result<Option<Tensor>> {
         let _guard = tch::no_grad_guard();
         self.link_weights()?;
-        let grads: Vec<Tensor> = self.slots.iter().map(|s| s.var.grad()).collect();
+        let grads = grads.0;
         let parts = self.parts(&grads);
         match self.scaler.as_mut() {
             None => {
@@ -489,10 +493,9 @@ mod tests {
             eps: 1e-8,
         };
         let mut adam = Adam::new(&vs, params).unwrap();
-        adam.zero_grad();
         let loss = (&w * Tensor::from_slice(&[2.0f32, -3.0, 0.5])).sum(Kind::Float);
-        loss.backward();
-        assert!(adam.step().unwrap().is_none());
+        let grads = adam.backward(&loss).unwrap();
+        assert!(adam.step(grads).unwrap().is_none());
         let got: Vec<f32> = Vec::try_from(&w).unwrap();
         for (g, want) in got.iter().zip([0.9f32, 1.1, 0.9]) {
             assert!((g - want).abs() < 1e-5, "{got:?}");
@@ -516,11 +519,11 @@ mod tests {
             eps: 1e-8,
         };
         let mut adam = Adam::with_loss_scaling(&vs, params, 1024.0).unwrap();
-        adam.zero_grad();
-        adam.scale_loss(&(&w * f64::INFINITY).sum(Kind::Float))
-            .backward();
+        let grads = adam
+            .backward(&(&w * f64::INFINITY).sum(Kind::Float))
+            .unwrap();
         let applied = adam
-            .step()
+            .step(grads)
             .unwrap()
             .expect("a scaled step reports whether it applied");
         assert!(!bool::try_from(&applied).unwrap());
@@ -593,22 +596,26 @@ mod tests {
             .map(|t| [values(t), vec![0.0; t.numel()], vec![0.0; t.numel()]])
             .collect();
         for step in 1..=6 {
-            adam.zero_grad();
             let mut loss = ((&a * &xa - 1.0).square() * step as f64).sum(Kind::Float)
                 + (&c * &xc).sin().sum(Kind::Float)
                 + (&d * &xd).cos().sum(Kind::Float);
             if step >= 3 {
                 loss += (&b * &xb).exp().sum(Kind::Float);
             }
-            loss.backward();
-            for (r, var) in reference.iter_mut().zip(vars) {
-                let g = var.grad();
+            let grads = adam.backward(&loss).unwrap();
+            // Slots run in name order a, b, c, d, as `vars` does.
+            for (r, g) in reference.iter_mut().zip(&grads.0) {
                 if g.defined() {
                     let [w, m, v] = r;
-                    reference_step(w, m, v, &values(&g), step, params);
+                    reference_step(w, m, v, &values(g), step, params);
                 }
             }
-            assert!(adam.step().unwrap().is_none());
+            assert_eq!(
+                grads.0[1].defined(),
+                step >= 3,
+                "b's gradient at step {step}"
+            );
+            assert!(adam.step(grads).unwrap().is_none());
         }
         assert!(!reference[1][0].iter().all(|&w| w == -1.0), "b never moved");
         assert_eq!(adam.update, update);
@@ -679,11 +686,9 @@ mod tests {
         };
         let mut adam = Adam::new(&vs, params).unwrap();
         tch::no_grad(|| w.set_data(&Tensor::from_slice(&[5.0f32, 5.0, 5.0])));
-        adam.zero_grad();
-        (&w * Tensor::from_slice(&[1.0f32, -1.0, 1.0]))
-            .sum(Kind::Float)
-            .backward();
-        adam.step().unwrap();
+        let loss = (&w * Tensor::from_slice(&[1.0f32, -1.0, 1.0])).sum(Kind::Float);
+        let grads = adam.backward(&loss).unwrap();
+        adam.step(grads).unwrap();
         let got = values(&w);
         for (g, want) in got.iter().zip([4.9, 5.1, 4.9]) {
             assert!((g - want).abs() < 1e-5, "{got:?}");
@@ -708,10 +713,9 @@ mod tests {
             let mut adam = adam.with_update(update);
             let x = Tensor::from_slice(&[1.0f32, -2.0, 0.25, 3.0]);
             for step in 0..5 {
-                adam.zero_grad();
                 let loss = ((&w * &x - 1.0).square() * (step + 1) as f64).sum(Kind::Float);
-                adam.scale_loss(&loss).backward();
-                if let Some(applied) = adam.step().unwrap() {
+                let grads = adam.backward(&loss).unwrap();
+                if let Some(applied) = adam.step(grads).unwrap() {
                     assert!(bool::try_from(&applied).unwrap());
                 }
             }

@@ -80,11 +80,10 @@ pub(super) fn train_loop(
         let terms = loss::total(&outputs, &cfg.loss, cfg.method)?;
         times.forward = phase.elapsed().as_secs_f64();
         let phase = Instant::now();
-        session.adam.zero_grad();
-        session.adam.scale_loss(&terms.total).backward();
+        let grads = session.adam.backward(&terms.total)?;
         times.backward = phase.elapsed().as_secs_f64();
         let phase = Instant::now();
-        let applied = session.adam.step()?;
+        let applied = session.adam.step(grads)?;
         times.optimizer = phase.elapsed().as_secs_f64();
         step = batch.step + 1;
         trained += 1;
