@@ -10,9 +10,9 @@
 //! `v`. On CUDA a step is a handful of kernels over all weights ([`Update::Runs`]), not a handful per variable: tch
 //! reaches neither libtorch's multi-tensor (`_foreach_*`) nor its fused Adam, and per-variable updates cost
 //! about 1,500 kernel launches per step for the two ResNet-18s, which kept a GPU waiting on the host. On the
-//! CPU the update goes variable by variable ([`Update::PerVariable`]): there a launch costs nothing and each
-//! variable's temporaries stay in cache, which made the lvs step 12 % faster than passes over the whole buffer
-//! (BENCHMARKS.md). Either way a variable without a gradient is left alone, as Adam defines (a missing
+//! CPU the update goes variable by variable ([`Update::PerVariable`]) through libtorch's fused CPU kernel
+//! (declared in [`super::fused_adam`]): one pass over each variable instead of seven (BENCHMARKS.md, "Fused
+//! Adam on the CPU"). Either way a variable without a gradient is left alone, as Adam defines (a missing
 //! gradient is not a zero one). A channels-last convolution weight keeps its layout: its slice is stored N,
 //! H, W, C and its gradient is flattened the same way, so the set layout must be in place before `Adam::new`.
 //!
@@ -26,6 +26,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use tch::{nn, Kind, Tensor};
 
+use super::fused_adam::{fused_adam_cpu, FlatVariable};
 use super::loss_scaler::LossScaler;
 use crate::model::resnet::is_channels_last;
 
@@ -102,7 +103,8 @@ impl Slot {
 pub enum Update {
     /// One update per run of consecutive variables that have a gradient (the whole buffers when all do).
     Runs,
-    /// One update per variable that has a gradient.
+    /// One update per variable that has a gradient: libtorch's fused kernel on the CPU
+    /// ([`super::fused_adam`]), this module's update under loss scaling.
     PerVariable,
 }
 
@@ -242,6 +244,20 @@ impl Adam {
         let grads = grads.0;
         let parts = self.parts(&grads);
         match self.scaler.as_mut() {
+            None if self.update == Update::PerVariable => {
+                self.t += 1;
+                let variables: Vec<FlatVariable> = parts
+                    .iter()
+                    .map(|p| FlatVariable {
+                        weights: &p.weights,
+                        grad: &p.grad,
+                        m: &p.m,
+                        v: &p.v,
+                    })
+                    .collect();
+                fused_adam_cpu(&variables, self.t, &self.params)?;
+                Ok(None)
+            }
             None => {
                 self.t += 1;
                 let bc1 = 1.0 - self.params.beta1.powi(self.t as i32);
@@ -286,11 +302,14 @@ impl Adam {
                 .iter()
                 .zip(grads)
                 .filter(|(_, g)| g.defined())
-                .map(|(slot, g)| Part {
-                    weights: slot.of(&self.weights),
-                    grad: g.shallow_clone(),
-                    m: slot.of(&self.m),
-                    v: slot.of(&self.v),
+                .map(|(slot, g)| {
+                    let flat = |buffer: &Tensor| buffer.narrow(0, slot.offset, slot.numel);
+                    Part {
+                        weights: flat(&self.weights),
+                        grad: slot.flat_grad(g).contiguous(),
+                        m: flat(&self.m),
+                        v: flat(&self.v),
+                    }
                 })
                 .collect(),
         }
@@ -391,7 +410,7 @@ impl Adam {
     }
 }
 
-/// Weights, gradient and moments that one update call covers: the flat buffers, or one variable's slices.
+/// Weights, gradient and moments that one update call covers, flat: a run of variables, or one variable.
 struct Part {
     weights: Tensor,
     grad: Tensor,

@@ -19,6 +19,7 @@
 pub mod adam;
 pub mod checkpoint;
 mod finish;
+mod fused_adam;
 pub mod loss_curve;
 pub mod loss_scaler;
 pub mod pending_steps;
