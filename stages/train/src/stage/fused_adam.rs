@@ -1,8 +1,8 @@
 //! libtorch's fused Adam kernel on the CPU (`at::_fused_adam_`, what `torch.optim.Adam(fused=True)` runs).
 //!
 //! One pass over each variable's weights, gradient and moments instead of the seven elementwise passes of
-//! [`super::adam`]'s own update: on the 2-core CPU the optimizer's share of an lvs step falls from about 50 ms to
-//! about 15 ms (BENCHMARKS.md, "Fused Adam on the CPU"). tch does not wrap the operator, so its dispatcher entry
+//! [`super::adam`]'s own update: on the 2-core CPU the optimizer's share of a step fell from 38-55 ms to 26-31 ms
+//! (BENCHMARKS.md, "Fused Adam on the CPU"). tch does not wrap the operator, so its dispatcher entry
 //! `at::_ops::_fused_adam_::call` is declared here by its Itanium-mangled name (a missing symbol fails the link,
 //! not a run). Its arguments are `c10::ArrayRef<at::Tensor>` lists (pointer and length, by value), five doubles,
 //! two bools and two `const std::optional<at::Tensor>&`.
