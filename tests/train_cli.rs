@@ -34,6 +34,47 @@ fn missing_inputs_name_what_to_run() {
     assert!(stderr(&out).contains("make train"), "{}", stderr(&out));
 }
 
+/// `device = "cuda"` on a host where libtorch sees no CUDA device stops pretraining, training, evaluation and
+/// `oassl cost` with an error naming the key, after their other inputs are in place; nothing runs on the CPU
+/// instead. On a host with CUDA there is nothing to refuse, and the test says so and returns.
+#[test]
+fn cuda_requested_without_cuda_is_an_error_not_a_fallback() {
+    let ws = Workspace::with_config(
+        "[synth]\nwidth = 64\nheight = 64\ntrain_single = 4\ntrain_duet = 2\ntest_single = 2\ntest_duet = 2\n\
+         pretrain = 32\n\
+         [pretrain]\ndevice = \"cuda\"\nimage_size = 48\nbatch_size = 8\nsteps = 3\n\
+         [train]\ndevice = \"cuda\"\nimage_size = 48\naudio_seconds = 0.5\nbatch_size = 3\nepochs = 1\n\
+         visual_output_stride = 16\n\
+         [eval]\ndevice = \"cuda\"\n",
+    );
+    let info = ws.oassl(&["info"]);
+    assert_ok(&info);
+    if !stdout(&info).contains("cuda available: false") {
+        eprintln!("CUDA is available on this host: nothing to refuse");
+        return;
+    }
+    assert_ok(&ws.oassl(&["synth", "--layout", "extracted"]));
+    assert_ok(&ws.oassl(&["label-captions"]));
+    stand_in_text_vectors(&ws);
+    for (args, section) in [
+        (&["pretrain"][..], "pretrain"),
+        (&["train"][..], "train"),
+        (
+            &["cost", "--phases", "train:lvs", "--iterations", "1"][..],
+            "train",
+        ),
+        (&["eval"][..], "eval"),
+    ] {
+        let out = ws.oassl(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let want = format!("[{section}] device = \"cuda\" but CUDA is not available here");
+        assert!(stderr(&out).contains(&want), "{args:?}: {}", stderr(&out));
+    }
+    for stage in ["pretrain", "train", "cost", "eval"] {
+        assert!(!ws.data().join(stage).exists(), "{stage} wrote outputs");
+    }
+}
+
 /// Stand-in text vectors (stage two is tested on its own): one seeded vector per label.
 fn stand_in_text_vectors(ws: &Workspace) {
     oassl_train::tiny_set::write_stand_in_texts(&oassl_pipeline::Layout::new(ws.data()), 8);

@@ -373,6 +373,39 @@ mod tests {
         }
     }
 
+    /// The one device rule: `cuda` without CUDA is an error naming the key, never the CPU instead.
+    #[test]
+    fn devices_resolve_by_the_one_rule() {
+        use Accelerator::{Cpu, Cuda};
+        for (device, cuda, want) in [
+            ("cpu", false, Cpu),
+            ("cpu", true, Cpu),
+            ("auto", false, Cpu),
+            ("auto", true, Cuda),
+            ("cuda", true, Cuda),
+        ] {
+            assert_eq!(
+                resolve_device("train", device, cuda).unwrap(),
+                want,
+                "{device} {cuda}"
+            );
+        }
+        let err = resolve_device("eval", "cuda", false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "[eval] device = \"cuda\" but CUDA is not available here"
+        );
+        let err = resolve_device("embed", "gpu", true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("[embed] device: \"gpu\" is not one of"),
+            "{err}"
+        );
+    }
+
     /// The message of the error `PipelineConfig::parse` must give for `toml` (read as `p.toml`).
     fn refusal(toml: &str) -> String {
         let err = PipelineConfig::parse(toml, Path::new("p.toml")).unwrap_err();
