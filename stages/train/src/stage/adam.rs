@@ -228,6 +228,13 @@ impl Adam {
             Some(scaler) => loss * &scaler.scale,
             None => loss.shallow_clone(),
         };
+        // The engine is handed the loss's graph edge as it is; a loss outside autograd has none, which it
+        // does not check.
+        if !loss.requires_grad() {
+            bail!(
+                "the loss does not depend on any trainable weight (is everything it reads frozen?)"
+            );
+        }
         let vars: Vec<&Tensor> = self.slots.iter().map(|s| &s.var).collect();
         let grads = Tensor::f_run_backward(&[loss], &vars, false, false)
             .context("back-propagating the loss to the trainable variables")?;
@@ -652,6 +659,20 @@ mod tests {
             let held = values(&vs.variables()[*name]);
             assert_eq!(held, got, "{name}");
         }
+    }
+
+    /// A loss that no trainable weight reaches (every trunk it reads frozen) is an error, not a crash.
+    #[test]
+    fn a_loss_outside_autograd_is_an_error() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let w = vs.root().var("w", &[3], nn::Init::Const(1.0));
+        let adam = Adam::new(&vs, AdamParams::default()).unwrap();
+        let loss = w.detach().sum(Kind::Float);
+        let err = adam.backward(&loss).err().unwrap().to_string();
+        assert!(
+            err.contains("does not depend on any trainable weight"),
+            "{err}"
+        );
     }
 
     /// One part per run of consecutive variables with a gradient, each covering exactly that run's slice.
