@@ -26,7 +26,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use tch::{nn, Kind, Tensor};
 
-use super::fused_adam::{fused_adam_cpu, FlatVariable};
+use super::fused_adam::fused_adam_cpu;
 use super::loss_scaler::LossScaler;
 use crate::model::resnet::is_channels_last;
 
@@ -253,16 +253,7 @@ impl Adam {
         match self.scaler.as_mut() {
             None if self.update == Update::PerVariable => {
                 self.t += 1;
-                let variables: Vec<FlatVariable> = parts
-                    .iter()
-                    .map(|p| FlatVariable {
-                        weights: &p.weights,
-                        grad: &p.grad,
-                        m: &p.m,
-                        v: &p.v,
-                    })
-                    .collect();
-                fused_adam_cpu(&variables, self.t, &self.params)?;
+                fused_adam_cpu(&parts, self.t, &self.params)?;
                 Ok(None)
             }
             None => {
@@ -418,11 +409,15 @@ impl Adam {
 }
 
 /// Weights, gradient and moments that one update call covers, flat: a run of variables, or one variable.
-struct Part {
-    weights: Tensor,
-    grad: Tensor,
-    m: Tensor,
-    v: Tensor,
+pub(super) struct Part {
+    /// The weights' slice of the flat buffer.
+    pub(super) weights: Tensor,
+    /// The gradient, in the order the weights' slice is stored.
+    pub(super) grad: Tensor,
+    /// First moment.
+    pub(super) m: Tensor,
+    /// Second moment.
+    pub(super) v: Tensor,
 }
 
 /// How the moments take this step's gradients.

@@ -16,7 +16,7 @@ use std::ffi::c_void;
 use anyhow::{bail, Result};
 use tch::{Device, Kind, Tensor};
 
-use super::adam::AdamParams;
+use super::adam::{AdamParams, Part};
 
 /// `c10::ArrayRef<at::Tensor>`: a pointer to `len` `at::Tensor`s, each a single `TensorImpl` pointer.
 #[repr(C)]
@@ -54,21 +54,9 @@ extern "C" {
     );
 }
 
-/// One variable's share of an update: flat weights, gradient and moments of equal length.
-pub struct FlatVariable<'a> {
-    /// The weights' slice of the optimizer's buffer.
-    pub weights: &'a Tensor,
-    /// The gradient, in the order the weights' slice is stored.
-    pub grad: &'a Tensor,
-    /// First moment.
-    pub m: &'a Tensor,
-    /// Second moment.
-    pub v: &'a Tensor,
-}
-
 /// Applies Adam step `t` (counted from 1) to every variable in place: `m` and `v` take the gradient, the
 /// weights move by `lr · m̂ / (√v̂ + ε)`, as the module doc of [`super::adam`] writes it.
-pub fn fused_adam_cpu(variables: &[FlatVariable], t: u64, params: &AdamParams) -> Result<()> {
+pub(super) fn fused_adam_cpu(variables: &[Part], t: u64, params: &AdamParams) -> Result<()> {
     if variables.is_empty() {
         return Ok(());
     }
@@ -78,10 +66,10 @@ pub fn fused_adam_cpu(variables: &[FlatVariable], t: u64, params: &AdamParams) -
     for (i, var) in variables.iter().enumerate() {
         let numel = var.weights.numel();
         for (what, x) in [
-            ("weights", var.weights),
-            ("gradient", var.grad),
-            ("first moment", var.m),
-            ("second moment", var.v),
+            ("weights", &var.weights),
+            ("gradient", &var.grad),
+            ("first moment", &var.m),
+            ("second moment", &var.v),
         ] {
             if x.device() != Device::Cpu || x.kind() != Kind::Float || !x.is_contiguous() {
                 bail!(
@@ -100,10 +88,10 @@ pub fn fused_adam_cpu(variables: &[FlatVariable], t: u64, params: &AdamParams) -
     }
     // The kernel reads each variable's step from its own tensor; one f32 tensor serves them all.
     let step = Tensor::from(t as f32);
-    let weights = pointers(variables.iter().map(|x| x.weights));
-    let grads = pointers(variables.iter().map(|x| x.grad));
-    let m = pointers(variables.iter().map(|x| x.m));
-    let v = pointers(variables.iter().map(|x| x.v));
+    let weights = pointers(variables.iter().map(|x| &x.weights));
+    let grads = pointers(variables.iter().map(|x| &x.grad));
+    let m = pointers(variables.iter().map(|x| &x.m));
+    let v = pointers(variables.iter().map(|x| &x.v));
     let steps = vec![impl_pointer(&step); variables.len()];
     let list = |xs: &Vec<*mut c_void>| TensorList {
         data: xs.as_ptr(),
@@ -183,12 +171,13 @@ mod tests {
                 .iter()
                 .map(|&n| Tensor::randn([n], (Kind::Float, Device::Cpu)) * t as f64)
                 .collect();
-            let vars: Vec<FlatVariable> = (0..sizes.len())
-                .map(|i| FlatVariable {
-                    weights: &weights[i],
-                    grad: &grads[i],
-                    m: &m[i],
-                    v: &v[i],
+            // Views of the same storage, so the kernel's updates land in `weights`, `m` and `v`.
+            let vars: Vec<Part> = (0..sizes.len())
+                .map(|i| Part {
+                    weights: weights[i].shallow_clone(),
+                    grad: grads[i].shallow_clone(),
+                    m: m[i].shallow_clone(),
+                    v: v[i].shallow_clone(),
                 })
                 .collect();
             fused_adam_cpu(&vars, t, &params).unwrap();
@@ -227,12 +216,11 @@ mod tests {
             (&double, "not a contiguous f32"),
             (&strided, "not a contiguous f32"),
         ] {
-            let (m, v) = (w.zeros_like(), w.zeros_like());
-            let vars = [FlatVariable {
-                weights: &w,
-                grad: bad,
-                m: &m,
-                v: &v,
+            let vars = [Part {
+                weights: w.shallow_clone(),
+                grad: bad.shallow_clone(),
+                m: w.zeros_like(),
+                v: w.zeros_like(),
             }];
             let err = fused_adam_cpu(&vars, 1, &AdamParams::default()).unwrap_err();
             assert!(err.to_string().contains(says), "{err}");
